@@ -1,0 +1,20 @@
+# The two commands a new user needs (README "Quick start"); both are idempotent.
+.PHONY: setup demo test bench lint
+
+VENV ?= .venv
+QUESTION ?= ¿Qué mecanismo introdujo el artículo "Attention is all you need"?
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/promptkit ask "$(QUESTION)"
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+bench: setup
+	$(VENV)/bin/python bench/run_all.py
+
+lint: setup
+	$(VENV)/bin/ruff check promptkit tests bench

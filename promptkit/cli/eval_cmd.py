@@ -1,0 +1,1 @@
+"""Commands: eval_cmd (registered on the apps in promptkit.cli._app)."""

@@ -1,0 +1,1 @@
+"""Commands: retrieval_cmd (registered on the apps in promptkit.cli._app)."""

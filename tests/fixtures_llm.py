@@ -1,0 +1,1 @@
+"""Fixtures for the fixtures_llm area."""
