@@ -59,14 +59,12 @@ def run(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # typer.Exit inside commands
         return int(exc.code or 0)
     except Exception as exc:  # noqa: BLE001 - the boundary: anything unexpected is exit 1
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, typer.Exit):
             return exc.exit_code
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, _click_exceptions().ClickException):  # bad option, unknown command
             exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.Abort):
+            return exc.exit_code
+        if isinstance(exc, typer.Abort):
             print("aborted", file=sys.stderr)
             return 130
         if debug_enabled():
@@ -76,6 +74,15 @@ def run(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _click_exceptions():
+    """Click's exception module: typer >= 0.29 vendors click as typer._click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
 
 
 def _print_error(exc) -> None:
