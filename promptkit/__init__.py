@@ -18,6 +18,7 @@ _LAZY = {
     "ask": "promptkit.pipeline",
     "get_model": "promptkit.llm",
     "GenParams": "promptkit.llm",
+    "run_experiment": "promptkit.experiments",
 }
 
 

@@ -1,1 +1,122 @@
-"""Commands: ask_cmd (registered on the apps in promptkit.cli._app)."""
+"""`promptkit ask` (streaming RAG answer with citations) and `promptkit models list`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from promptkit.cli._app import app, models_app
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@app.command("ask")
+def ask(
+    question: str = typer.Argument(..., help="The question to answer."),
+    prompt: str | None = typer.Option(None, "--prompt", "-p",
+                                      help="Prompt ref (default: rag-answer@production; "
+                                           "closed-book@production in closed-book mode)."),
+    model: str | None = typer.Option(None, "--model", "-m",
+                                     help="Model spec (default: $PROMPTKIT_MODEL or "
+                                          "llamacpp:smollm2-135m)."),
+    k: int = typer.Option(4, "-k", "--k", help="Passages to retrieve."),
+    order: str = typer.Option("ranked", "--order", help="Passage order: ranked, reversed, edges."),
+    collection: str = typer.Option("demo", "--collection", "-c", help="Chroma collection."),
+    mode: str = typer.Option("rag", "--mode", help="rag or closed-book."),
+    mmr: bool = typer.Option(False, "--mmr",
+                             help="Diversify passages (maximal marginal relevance)."),
+    hybrid: bool = typer.Option(False, "--hybrid", help="Fuse BM25 with vector search."),
+    show_context: bool = typer.Option(False, "--show-context",
+                                      help="Print the passages given to the model first."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer and trace as JSON."),
+    cache_mode: str | None = typer.Option(None, "--cache-mode",
+                                          help="off, read-write, record or replay "
+                                               "(default: $PROMPTKIT_CACHE_MODE or read-write)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Answer length limit."),
+    chroma_url: str | None = typer.Option(None, "--chroma-url", envvar="PROMPTKIT_CHROMA_URL",
+                                          help="Chroma server URL (default: the embedded store)."),
+) -> None:
+    """Answer a question from a collection, streaming tokens, then list the cited sources."""
+    import time
+
+    from promptkit.pipeline import Pipeline
+
+    if mode == "oracle":
+        raise typer.BadParameter("oracle mode needs given passages: use the Python API "
+                                 "(Pipeline(...).ask(q, contexts=[...]))", param_hint="--mode")
+    t0 = time.perf_counter()
+    retriever = collection
+    if mode == "rag":
+        from promptkit.pipeline.demo import ready_collection
+
+        retriever = ready_collection(collection, chroma_url=chroma_url, say=_err)
+    pipe = Pipeline(prompt=prompt, model=model, collection=retriever, k=k, order=order, mmr=mmr,
+                    hybrid=hybrid, mode=mode, cache_mode=cache_mode, max_tokens=max_tokens)
+
+    def show(packing) -> None:
+        for p in packing.chunks:
+            _err(f"--- [{p.number}] {p.chunk.source} (score {_fmt(p.chunk.score)}, "
+                 f"{p.tokens} tokens)\n{p.chunk.text.strip()}")
+        _err("---")
+
+    answer = pipe.ask(question, on_token=None if as_json else _out,
+                      on_context=show if show_context else None)
+    if as_json:
+        data = answer.to_dict()
+        # Time in this command before the pipeline started: opening (or building) the store.
+        latency = data["trace"]["latency"]
+        latency["command_s"] = round(time.perf_counter() - t0, 6)
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return
+    _out("\n")
+    _print_sources(answer)
+
+
+def _print_sources(answer) -> None:
+    """The passages the model was given, cited ones marked: where to check the answer."""
+    retrieval = answer.trace.get("retrieval")
+    if not retrieval:
+        return
+    cited = {c.number for c in answer.citations}
+    _out("\nSources" + (" (* = cited in the answer)" if cited else " (none cited)") + ":\n")
+    for p in retrieval["packed"]:
+        mark = "*" if p["position"] in cited else " "
+        _out(f" {mark}[{p['position']}] {p['source']}  (score {_fmt(p['score'])})\n")
+
+
+def _fmt(score) -> str:
+    return "n/a" if score is None else f"{score:.3f}"
+
+
+@models_app.command("list")
+def list_models(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    probe: bool = typer.Option(True, "--probe/--no-probe",
+                               help="Check Ollama (OLLAMA_HOST) and the OpenAI base URL."),
+) -> None:
+    """Known model specs and whether each is installed or reachable now."""
+    from promptkit.llm.catalog import list_models as catalog
+
+    entries = catalog(probe=probe)
+    if as_json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2))
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("spec", "status", "detail"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(e.spec, e.status, e.detail)
+    Console(highlight=False).print(table)

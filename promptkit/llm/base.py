@@ -1,16 +1,32 @@
 """The chat-model protocol shared by every backend.
 
 A backend implements one method, `_stream`, yielding `Chunk`s; `generate` (with optional
-per-token callback), timing, token accounting, caching and retries are built once on top of it.
+per-token callback), timing, token accounting, caching, retries and the concurrency limit are
+built once here on top of it.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from promptkit.errors import BackendError
+from promptkit.llm.limits import concurrency_slot
+
+if TYPE_CHECKING:
+    from promptkit.llm.cache import ResponseCache
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
+
+log = logging.getLogger("promptkit.llm")
+
+# Per-message framing (role markers, separators) that content-only counting misses; chat
+# templates of the models we ship add 3-5 tokens per turn, so this errs on the safe side.
+MESSAGE_OVERHEAD_TOKENS = 6
 
 
 @dataclass(frozen=True)
@@ -24,6 +40,11 @@ class GenParams:
     def as_dict(self) -> dict:
         return {"temperature": self.temperature, "max_tokens": self.max_tokens,
                 "stop": list(self.stop), "seed": self.seed, "top_p": self.top_p}
+
+    @property
+    def deterministic(self) -> bool:
+        """Same request, same answer: greedy decoding or a fixed sampling seed."""
+        return self.temperature == 0 or self.seed is not None
 
 
 @dataclass
@@ -39,7 +60,7 @@ class Chunk:
 @dataclass
 class Generation:
     text: str
-    model: str                      # the model spec string
+    model: str                      # the model spec string (credentials stripped)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     latency_s: float = 0.0
@@ -47,14 +68,39 @@ class Generation:
     finish_reason: str | None = None
     cached: bool = False
     params: dict = field(default_factory=dict)
+    attempts: int = 1
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Decoding speed after the first token (prompt processing excluded)."""
+        if not self.completion_tokens or self.first_token_s is None or self.cached:
+            return None
+        decode_s = self.latency_s - self.first_token_s
+        if self.completion_tokens < 2 or decode_s <= 0:
+            return None
+        return (self.completion_tokens - 1) / decode_s
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class ChatModel(ABC):
-    spec: str = ""
+    """A chat model. Capabilities are class attributes; backends override what differs."""
+
+    spec: str = ""                   # canonical spec string, safe to log (no credentials)
+    backend: str = ""                # registry key: "llamacpp", "ollama", "openai", "fake"
     context_window: int = 2048
     can_stream: bool = True
     needs_key: bool = False
     key_env_var: str | None = None
+    exact_token_count: bool = True   # False where count_tokens is an estimate (remote APIs)
+    max_concurrency: int = 4         # requests in flight per backend endpoint, per process
+    retries: int = 2                 # extra attempts after a retryable failure
+    backoff_s: float = 0.5           # first retry delay; doubles each attempt
+    max_backoff_s: float = 8.0
+    timeout_s: float | None = 60.0
+
+    cache: ResponseCache | None = None
 
     @abstractmethod
     def _stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:
@@ -64,6 +110,91 @@ class ChatModel(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` for this model (its own tokenizer where it has one)."""
 
+    def count_message_tokens(self, messages: Sequence[Message]) -> int:
+        """Prompt size of a chat request, template framing included (approximately)."""
+        return sum(self.count_tokens(m.get("content") or "") + MESSAGE_OVERHEAD_TOKENS
+                   for m in messages)
+
+    def limit_key(self) -> str:
+        """What the concurrency limit is shared by: one endpoint or one in-process model."""
+        return self.spec
+
+    def describe(self) -> dict:
+        """What a trace records about the model."""
+        return {"spec": self.spec, "backend": self.backend,
+                "context_window": self.context_window}
+
     def generate(self, messages: Sequence[Message], params: GenParams | None = None,
                  on_token: Callable[[str], None] | None = None) -> Generation:
-        raise NotImplementedError  # implemented in promptkit.llm (timing, usage, cache, retries)
+        """One chat completion: cache, then the backend with retries; tokens go to `on_token`."""
+        params = params or GenParams()
+        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+        cache = self.cache
+        if cache is not None and cache.consults:
+            t0 = time.perf_counter()
+            hit = cache.lookup(self.spec, params, messages)  # replay mode raises on a miss
+            if hit is not None:
+                if on_token and hit.text:
+                    on_token(hit.text)
+                hit.latency_s = time.perf_counter() - t0
+                return hit
+        gen = self._generate_with_retries(messages, params, on_token)
+        if cache is not None and cache.stores(params):
+            cache.store(self.spec, params, messages, gen)
+        return gen
+
+    def _generate_with_retries(self, messages, params, on_token) -> Generation:
+        emitted = False
+
+        def forward(text: str) -> None:
+            nonlocal emitted
+            emitted = True
+            if on_token:
+                on_token(text)
+
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with concurrency_slot(self.limit_key(), self.max_concurrency):
+                    gen = self._run_stream(messages, params, forward)
+                gen.attempts = attempt
+                return gen
+            except BackendError as exc:
+                # Once tokens reached the caller a retry would print them twice: fail instead.
+                if not exc.retryable or emitted or attempt > self.retries:
+                    raise
+                delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:
+                    delay = min(max(delay, retry_after), self.max_backoff_s)
+                log.warning("%s: %s; retry %d/%d in %.2fs", self.spec, exc.message, attempt,
+                            self.retries, delay)
+                time.sleep(delay)
+
+    def _run_stream(self, messages, params, forward) -> Generation:
+        t0 = time.perf_counter()
+        first = None
+        parts: list[str] = []
+        prompt_tokens = completion_tokens = finish = None
+        for chunk in self._stream(messages, params):
+            if chunk.text:
+                if first is None:
+                    first = time.perf_counter() - t0
+                parts.append(chunk.text)
+                forward(chunk.text)
+            if chunk.prompt_tokens is not None:
+                prompt_tokens = chunk.prompt_tokens
+            if chunk.completion_tokens is not None:
+                completion_tokens = chunk.completion_tokens
+            finish = chunk.finish_reason or finish
+        latency = time.perf_counter() - t0
+        text = "".join(parts)
+        # Backends that report no usage get it counted here with the model's tokenizer.
+        if prompt_tokens is None:
+            prompt_tokens = self.count_message_tokens(messages)
+        if completion_tokens is None:
+            completion_tokens = self.count_tokens(text) if text else 0
+        return Generation(text=text, model=self.spec, prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens, latency_s=latency,
+                          first_token_s=first, finish_reason=finish, params=params.as_dict())

@@ -1,0 +1,46 @@
+"""First use with defaults: the demo collection is built from the bundled corpus on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+DEMO_COLLECTION = "demo"
+
+
+def ready_collection(name: str = DEMO_COLLECTION, *, chroma_url: str | None = None,
+                     say: Callable[[str], None] = print):
+    """Open collection `name`; if it is the demo one and empty, ingest the demo corpus first.
+
+    Any other name must exist already (a NotFoundError names the known ones); an empty one
+    is an error that says how to fill it.
+    """
+    from promptkit.errors import UserError
+    from promptkit.paths import demo_corpus_dir
+    from promptkit.store import open_collection
+
+    demo = name == DEMO_COLLECTION
+    collection = open_collection(name, chroma_url=chroma_url, create=demo)
+    if collection.count() > 0:
+        return collection
+    if not demo:
+        raise UserError(f"collection '{name}' is empty",
+                        hint=f"Ingest documents into it first: promptkit ingest PATH "
+                             f"--collection {name}")
+    corpus = demo_corpus_dir()
+    if not corpus.is_dir():
+        raise UserError(f"the demo corpus is missing at {corpus}",
+                        hint="Ingest your own documents: promptkit ingest PATH --collection demo")
+    say(f"First run: building the '{name}' collection from {corpus} "
+        "(embedding on CPU, about a minute; later runs reuse it) ...")
+    shown = {"step": -1}
+
+    def progress(p) -> None:
+        # One line per tenth of the files: visible progress without flooding a log.
+        step = 10 * p.files_done // p.files_total if p.files_total else 10
+        if step != shown["step"]:
+            shown["step"] = step
+            say(f"  {p.files_done}/{p.files_total} files, {p.chunks_added} chunks embedded")
+
+    report = collection.ingest([corpus], progress=progress)
+    say(f"Ingested: {report}")
+    return collection

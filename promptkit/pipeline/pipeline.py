@@ -1,0 +1,216 @@
+"""question -> retrieve -> pack -> render prompt@version -> generate -> `Answer` with a trace."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from promptkit.errors import UserError
+from promptkit.llm.base import ChatModel, GenParams
+from promptkit.pipeline.answer import Answer, parse_citations
+from promptkit.pipeline.pack import ORDERS, ContextChunk, Packing, pack
+
+MODES = ("rag", "closed-book", "oracle")
+# Each mode's default prompt: the version labelled `production`.
+DEFAULT_PROMPTS = {"rag": "rag-answer@production", "oracle": "rag-answer@production",
+                   "closed-book": "closed-book@production"}
+GROUNDED_VARIABLES = {"question", "context"}
+
+
+def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
+    if value not in allowed:
+        raise UserError(f"unknown {what} '{value}'", hint=f"Use one of: {', '.join(allowed)}.")
+
+
+class Pipeline:
+    """A RAG pipeline. Cheap to build: the model and the store load on first use.
+
+    `model` is a spec string or a ChatModel; `collection` a collection name or any object with
+    `.search(query, k=..., mmr=..., hybrid=..., where=..., min_score=...)`; `prompt` a
+    reference (`rag-answer@production`, `rag-answer@2`) or a loaded PromptSpec.
+    """
+
+    def __init__(self, prompt=None, model: str | ChatModel | None = None, collection="demo", *,
+                 k: int = 4, order: str = "ranked", mmr: bool = False, hybrid: bool = False,
+                 where: dict | None = None, min_score: float | None = None, mode: str = "rag",
+                 cache_mode: str | None = None, cache_path=None, max_tokens: int | None = None,
+                 temperature: float | None = None, seed: int | None = None):
+        _check_choice(mode, MODES, "pipeline mode")
+        _check_choice(order, ORDERS, "context order")
+        if k < 1:
+            raise UserError(f"k must be at least 1, got {k}")
+        self.mode, self.k, self.order = mode, k, order
+        self.mmr, self.hybrid, self.where, self.min_score = mmr, hybrid, where, min_score
+        self.prompt = self._load_prompt(prompt or DEFAULT_PROMPTS[mode])
+        self._model_arg = model
+        self._cache = {"cache_mode": cache_mode, "cache_path": cache_path}
+        self._model: ChatModel | None = model if isinstance(model, ChatModel) else None
+        self._collection_arg = collection
+        self._retriever = None if isinstance(collection, str) else collection
+        overrides = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+        self.params: GenParams = replace(self.prompt.gen_params(),
+                                         **{k_: v for k_, v in overrides.items() if v is not None})
+
+    def _load_prompt(self, prompt):
+        from promptkit.prompts import load_prompt
+
+        spec = load_prompt(prompt) if isinstance(prompt, str) else prompt
+        wanted = GROUNDED_VARIABLES if self.mode != "closed-book" else {"question"}
+        if spec.variables != wanted:
+            raise UserError(
+                f"prompt '{spec.ref}' takes variables {sorted(spec.variables)}, but {self.mode} "
+                f"mode fills {sorted(wanted)}",
+                hint="Use a grounded prompt (question + context) for rag/oracle and a closed-book "
+                     "prompt (question only) for --mode closed-book.")
+        return spec
+
+    @property
+    def model(self) -> ChatModel:
+        if self._model is None:
+            from promptkit.llm.specs import get_model
+
+            self._model = get_model(self._model_arg, **self._cache)
+        return self._model
+
+    @property
+    def retriever(self):
+        if self._retriever is None:
+            from promptkit.store import open_collection
+
+            self._retriever = open_collection(name=self._collection_arg)
+        return self._retriever
+
+    @property
+    def collection_name(self) -> str:
+        arg = self._collection_arg
+        return arg if isinstance(arg, str) else str(getattr(arg, "name", type(arg).__name__))
+
+    # ---- steps ---------------------------------------------------------------------------
+
+    def retrieve(self, question: str) -> list[ContextChunk]:
+        hits = self.retriever.search(question, k=self.k, mmr=self.mmr, hybrid=self.hybrid,
+                                     where=self.where, min_score=self.min_score)
+        return [ContextChunk.from_any(hit, rank) for rank, hit in enumerate(hits, start=1)]
+
+    def context_budget(self, question: str) -> tuple[int, int]:
+        """(tokens left for passages, tokens the prompt takes without them)."""
+        empty = self.prompt.render(question=question, context="",
+                                   embedder=getattr(self._retriever, "embedder", None))
+        overhead = self.model.count_message_tokens(empty)
+        budget = self.model.context_window - self.params.max_tokens - overhead
+        if budget <= 0:
+            raise UserError(
+                f"no room for context: {self.model.spec} has a {self.model.context_window}-token "
+                f"window, the answer budget is {self.params.max_tokens} and the prompt itself "
+                f"takes {overhead}",
+                hint="Shorten the question, lower max_tokens, or use a model with a larger window.")
+        return budget, overhead
+
+    def render(self, question: str, packing: Packing | None) -> list[dict]:
+        if packing is None:
+            return self.prompt.render(question=question)
+        return self.prompt.render(question=question, context=packing.context,
+                                  embedder=getattr(self._retriever, "embedder", None))
+
+    # ---- the call ------------------------------------------------------------------------
+
+    def ask(self, question: str, *, contexts: Sequence | None = None,
+            on_token: Callable[[str], None] | None = None,
+            on_context: Callable[[Packing], None] | None = None) -> Answer:
+        """Answer `question`; `contexts` (strings, dicts or hits) replace retrieval (oracle).
+
+        `on_token` receives the answer as it streams; `on_context` the packed passages just
+        before generation (e.g. to show them).
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise UserError("the question is empty", hint='Ask something: promptkit ask "..."')
+        t_start = time.perf_counter()
+        mode, retrieved = self.mode, []
+        if mode == "closed-book":
+            if contexts is not None:
+                raise UserError("closed-book mode takes no contexts",
+                                hint="Use mode='oracle' to answer from given passages.")
+        elif contexts is not None:
+            mode = "oracle"
+            retrieved = [ContextChunk.from_any(c, i) for i, c in enumerate(contexts, start=1)]
+        elif mode == "oracle":
+            raise UserError("oracle mode needs the passages: ask(question, contexts=[...])")
+        else:
+            retrieved = self.retrieve(question)
+        t_retrieved = time.perf_counter()
+
+        packing, overhead = None, None
+        if mode != "closed-book":
+            budget, overhead = self.context_budget(question)
+            packing = pack(retrieved, budget_tokens=budget, count_tokens=self.model.count_tokens,
+                           order=self.order)
+        messages = self.render(question, packing)
+        t_packed = time.perf_counter()
+        if on_context is not None and packing is not None:
+            on_context(packing)
+
+        gen = self.model.generate(messages, self.params, on_token=on_token)
+        t_done = time.perf_counter()
+
+        trace = {
+            "mode": mode,
+            "question": question,
+            "prompt": {"ref": self.prompt.ref, "name": self.prompt.name,
+                       "version": self.prompt.version, "kind": self.prompt.kind,
+                       "hash": self.prompt.hash},
+            "messages": messages,
+            "retrieval": self._retrieval_trace(mode, retrieved, packing),
+            "context": None if packing is None else {
+                "budget_tokens": packing.budget_tokens, "used_tokens": packing.used_tokens,
+                "prompt_overhead_tokens": overhead, "order": self.order},
+            "model": {**self.model.describe(), "params": self.params.as_dict()},
+            "usage": {"prompt_tokens": gen.prompt_tokens,
+                      "completion_tokens": gen.completion_tokens},
+            "latency": {"retrieve_s": round(t_retrieved - t_start, 6),
+                        "pack_s": round(t_packed - t_retrieved, 6),
+                        "generate_s": round(t_done - t_packed, 6),
+                        "first_token_s": gen.first_token_s,
+                        "total_s": round(t_done - t_start, 6)},
+            "cache_hit": gen.cached,
+            "finish_reason": gen.finish_reason,
+            "attempts": gen.attempts,
+        }
+        return Answer(question=question, text=gen.text,
+                      citations=parse_citations(gen.text, packing), trace=trace)
+
+    def _retrieval_trace(self, mode: str, retrieved: list[ContextChunk],
+                         packing: Packing | None) -> dict | None:
+        if mode == "closed-book":
+            return None
+        packed = packing.chunks if packing else []
+        return {
+            "collection": self.collection_name if mode == "rag" else None,
+            "k": self.k, "mmr": self.mmr, "hybrid": self.hybrid, "where": self.where,
+            "min_score": self.min_score,
+            "retrieved": [{"id": c.id, "source": c.source, "score": c.score, "rank": c.rank}
+                          for c in retrieved],
+            "packed": [{"id": p.chunk.id, "source": p.chunk.source, "score": p.chunk.score,
+                        "rank": p.chunk.rank, "position": p.number, "tokens": p.tokens,
+                        "truncated": p.truncated} for p in packed],
+            "dropped": [c.id for c in (packing.dropped if packing else [])],
+        }
+
+    def as_runnable(self):
+        """A LangChain Runnable: input a question string or {"question": ..., "contexts": [...]}."""
+        from langchain_core.runnables import RunnableLambda
+
+        def invoke(value) -> Answer:
+            if isinstance(value, str):
+                return self.ask(value)
+            if isinstance(value, dict) and "question" in value:
+                return self.ask(value["question"], contexts=value.get("contexts"))
+            raise UserError(f"pipeline runnable got {type(value).__name__}; it takes a question "
+                            "string or a dict with 'question' (and optional 'contexts')")
+
+        return RunnableLambda(invoke, name="promptkit-pipeline")
+
+
+def ask(question: str, **options) -> Answer:
+    """One-shot: `promptkit.ask("...", model="ollama:llama3.2", k=6)`; options as for Pipeline."""
+    return Pipeline(**options).ask(question)
