@@ -19,6 +19,8 @@ _LAZY = {
     "get_model": "promptkit.llm",
     "GenParams": "promptkit.llm",
     "run_experiment": "promptkit.experiments",
+    "evaluate": "promptkit.evaluation.api",
+    "compare": "promptkit.evaluation.api",
 }
 
 

@@ -219,13 +219,15 @@ def test_semantic_similarity_with_a_deterministic_embedder():
 # --------------------------------------------------------------------- trace metrics
 
 def test_latency_and_tokens_read_the_trace():
-    trace = {"latency_s": 1.25, "prompt_tokens": 90, "completion_tokens": 10,
-             "generation": {"latency_s": 0.5}}
+    # The defaults read the pipeline's trace shape; other shapes are reachable by option.
+    trace = {"latency": {"total_s": 1.25}, "usage": {"prompt_tokens": 90, "completion_tokens": 10},
+             "generation": {"latency_s": 0.5}, "prompt_tokens": 7, "completion_tokens": 3}
     c = case("x", trace=trace)
     assert get_metric("latency").evaluate("a", c).value == 1.25
     assert get_metric("latency", key="generation.latency_s").evaluate("a", c).value == 0.5
     assert get_metric("tokens").evaluate("a", c).value == 100.0
     assert get_metric("tokens", part="completion").evaluate("a", c).value == 10.0
+    assert get_metric("tokens", prefix="").evaluate("a", c).value == 10.0
     assert get_metric("latency").evaluate("a", case("x")).outcome == "error"
     assert not get_metric("latency").higher_is_better
 

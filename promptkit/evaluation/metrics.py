@@ -298,7 +298,8 @@ class Latency(Metric):
     name = "latency"
     higher_is_better = False
 
-    def __init__(self, key: str = "latency_s"):
+    # Default: the pipeline's trace ({"latency": {"total_s": ...}}).
+    def __init__(self, key: str = "latency.total_s"):
         self.key = key
 
     def evaluate(self, prediction, case):
@@ -316,7 +317,8 @@ class Tokens(Metric):
     _PARTS = {"prompt": ("prompt_tokens",), "completion": ("completion_tokens",),
               "total": ("prompt_tokens", "completion_tokens")}
 
-    def __init__(self, part: str = "total", prefix: str = ""):
+    # Default: the pipeline's trace ({"usage": {"prompt_tokens": ..., ...}}).
+    def __init__(self, part: str = "total", prefix: str = "usage."):
         if part not in self._PARTS:
             raise NotFoundError("token count", part, self._PARTS)
         self.part, self.prefix = part, prefix   # prefix: e.g. "generation." for a nested trace

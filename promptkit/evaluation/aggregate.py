@@ -1,0 +1,69 @@
+"""Pure aggregation: finished records in, per-metric summary out (no I/O, no models)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+
+def per_case_values(records: Iterable[dict], metric: str, *,
+                    keep_missing: bool = False) -> dict[str, float | None]:
+    """Case id -> the metric's mean over that case's repeats.
+
+    Repeats of one case are not independent samples, so they are averaged before any statistic
+    that resamples cases. Cases with no value (unparsable, error) are left out, or kept as None
+    with `keep_missing` so a comparison can say which cases it could not use.
+    """
+    sums: dict[str, list[float]] = defaultdict(list)
+    for rec in records:
+        score = rec.get("scores", {}).get(metric)
+        if score is None:
+            continue
+        bucket = sums[rec["id"]]
+        if score.get("value") is not None:
+            bucket.append(float(score["value"]))
+    out = {cid: (sum(v) / len(v) if v else None) for cid, v in sums.items()}
+    return out if keep_missing else {cid: v for cid, v in out.items() if v is not None}
+
+
+def self_agreement(records: Iterable[dict], metric: str) -> float | None:
+    """Share of repeated cases whose repeats all gave the same value (None without repeats)."""
+    by_case: dict[str, list] = defaultdict(list)
+    for rec in records:
+        score = rec.get("scores", {}).get(metric)
+        if score is not None:
+            by_case[rec["id"]].append(score.get("value"))
+    repeated = [vals for vals in by_case.values() if len(vals) > 1]
+    if not repeated:
+        return None
+    return sum(1 for vals in repeated if len(set(vals)) == 1) / len(repeated)
+
+
+def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
+                   alpha: float = 0.05) -> dict:
+    from promptkit.evaluation.stats import bootstrap_ci
+
+    values = per_case_values(records, metric)
+    outcomes = Counter({"ok": 0, "unparsable": 0, "error": 0})
+    outcomes.update(rec["scores"][metric].get("outcome", "ok")
+                    for rec in records if metric in rec.get("scores", {}))
+    out = {"n_cases": len(values), "n_records": sum(outcomes.values()), "outcomes": dict(outcomes),
+           "mean": None, "ci_low": None, "ci_high": None, "alpha": alpha}
+    if values:
+        ordered = [values[k] for k in sorted(values)]  # fixed order: same seed, same interval
+        est = bootstrap_ci(ordered, alpha=alpha, seed=seed)
+        out.update(mean=est.mean, ci_low=est.low, ci_high=est.high)
+    agreement = self_agreement(records, metric)
+    if agreement is not None:
+        out["self_agreement"] = agreement
+    return out
+
+
+def summarise(records: list[dict], metric_names: list[str], *, seed: int = 0) -> dict:
+    """Summary of a run: per-metric mean, bootstrap 95% CI and outcome counts."""
+    case_ids = {rec["id"] for rec in records}
+    return {
+        "cases": len(case_ids),
+        "records": len(records),
+        "metrics": {name: metric_summary(records, name, seed=seed) for name in metric_names},
+    }

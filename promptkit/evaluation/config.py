@@ -1,0 +1,152 @@
+"""The evaluation config file (YAML): what to ask, with which pipeline, scored how.
+
+Users write these files, so every model forbids unknown keys: a typo is an error that names the
+file and the field, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from promptkit.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetConfig(_Strict):
+    path: str
+    loader: Literal["auto", "jsonl", "squad", "litm", "beir"] = "auto"
+    limit: int | None = Field(default=None, ge=1)
+    split: str = "test"  # BEIR qrels split
+
+    @model_validator(mode="after")
+    def _spec_prefix(self) -> DatasetConfig:
+        # `path: litm:file.jsonl.gz` is shorthand for `path: file.jsonl.gz` + `loader: litm`.
+        prefix, sep, rest = self.path.partition(":")
+        if sep and prefix in ("jsonl", "squad", "litm", "beir") and self.loader == "auto":
+            self.path, self.loader = rest, prefix
+        return self
+
+
+class PipelineConfig(_Strict):
+    prompt: str = "rag-answer@production"
+    model: str = "llamacpp:smollm2-135m"
+    collection: str = "demo"
+    k: int = Field(default=4, ge=1)
+    order: Literal["ranked", "reversed", "edges"] = "ranked"
+    mode: Literal["rag", "closed-book", "oracle"] = "rag"
+    mmr: bool = False
+    hybrid: bool = False
+    where: dict | None = None
+    min_score: float | None = None
+    # Generation overrides; unset means the prompt version's own params.
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0)
+
+
+class MetricConfig(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvalConfig(_Strict):
+    name: str
+    dataset: DatasetConfig
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    metrics: list[MetricConfig] = Field(min_length=1)
+    repeats: int = Field(default=1, ge=1)
+    seed: int = 0
+    concurrency: int = Field(default=1, ge=1)
+    # None: the LLM layer's default ($PROMPTKIT_CACHE_MODE, else read-write).
+    cache_mode: Literal["off", "read-write", "record", "replay"] | None = None
+    on_bad_lines: Literal["skip", "stop"] = "skip"
+
+    # Where the file was read from: relative dataset paths are resolved against it.
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_shorthand(cls, value):
+        # `- exact_match` is shorthand for `- {name: exact_match}`.
+        if isinstance(value, list):
+            return [{"name": m} if isinstance(m, str) else m for m in value]
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_path_part(cls, value: str) -> str:
+        if not value.strip() or any(c in value for c in "/\\") or value.startswith("."):
+            raise ValueError("must be a non-empty name without slashes "
+                             "(it becomes part of the run id)")
+        return value
+
+    def dataset_path(self) -> Path:
+        """The dataset path: relative to the config file's folder first, else to the current dir."""
+        path = Path(self.dataset.path).expanduser()
+        if path.is_absolute() or self.source is None:
+            return path
+        beside = Path(self.source).parent / path
+        return beside if beside.exists() or not path.exists() else path
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def fingerprint(self) -> str:
+        """Hash of the settings that change answers or scores (not concurrency or labels)."""
+        data = self.to_dict()
+        for key in ("concurrency", "on_bad_lines"):
+            data.pop(key, None)
+        data["dataset"].pop("limit", None)  # a larger limit extends a run rather than forking it
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path) -> EvalConfig:
+    """Read and validate an eval config; errors name the file and the field."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("config file not found", path=str(path),
+                          hint="Pass the path of an eval config YAML (see eval/configs/).")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=str(path),
+                          line=mark.line + 1 if mark else None) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of settings at the top level", path=str(path))
+    return config_from_dict(data, source=str(path))
+
+
+def config_from_dict(data: dict, *, source: str | None = None) -> EvalConfig:
+    try:
+        cfg = EvalConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(msg + more, path=source, field=field,
+                          hint="See eval/configs/ for a complete example.") from exc
+    cfg._source = source
+    return cfg

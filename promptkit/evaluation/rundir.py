@@ -1,0 +1,164 @@
+"""A run folder on disk: config copy, manifest, per-case JSONL and summary.
+
+`cases.jsonl` is append-only and each record is flushed and fsynced before the next one starts,
+so a killed run loses at most the record being written. That torn last line is recognised (it
+has no newline) and cut off when the run is opened again; every complete line is a finished
+(case id, repeat) pair, so resuming skips exactly those.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from promptkit.errors import ConfigError, NotFoundError
+
+CONFIG = "config.yaml"
+MANIFEST = "manifest.json"
+CASES = "cases.jsonl"
+SUMMARY = "summary.json"
+
+
+def runs_root() -> Path:
+    """Where new runs go: $PROMPTKIT_RUNS_DIR, else ./runs."""
+    env = os.environ.get("PROMPTKIT_RUNS_DIR")
+    return Path(env).expanduser() if env else Path.cwd() / "runs"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_run_id(name: str, fingerprint: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
+    return f"{stamp}-{safe}-{fingerprint[:6]}"
+
+
+class RunDir:
+    """One run's folder; the only code that reads or writes its files."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._fh = None
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    def exists(self) -> bool:
+        return (self.path / MANIFEST).is_file()
+
+    # ------------------------------------------------------------ small JSON files
+
+    def read_json(self, name: str) -> dict:
+        p = self.path / name
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{name} is missing; is this a promptkit run folder?",
+                              path=str(self.path)) from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name} is not valid JSON ({exc.msg})", path=str(p),
+                              line=exc.lineno) from exc
+
+    def write_json(self, name: str, data: dict) -> None:
+        """Replace a small file atomically (write aside, fsync, rename)."""
+        self.write_text(name, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+    def write_text(self, name: str, text: str) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.path / f".{name}.tmp"
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / name)
+
+    def manifest(self) -> dict:
+        return self.read_json(MANIFEST)
+
+    def summary(self) -> dict:
+        return self.read_json(SUMMARY)
+
+    def has_summary(self) -> bool:
+        return (self.path / SUMMARY).is_file()
+
+    # ------------------------------------------------------------ per-case records
+
+    def repair(self) -> int:
+        """Cut a torn last line off cases.jsonl; return how many bytes were dropped."""
+        p = self.path / CASES
+        if not p.is_file():
+            return 0
+        with p.open("rb+") as fh:
+            data = fh.read()
+            keep = data.rfind(b"\n") + 1  # 0 when there is no complete line at all
+            if keep == len(data):
+                return 0
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return len(data) - keep
+
+    def records(self) -> Iterator[dict]:
+        """Every complete record in file order; a torn last line is left out."""
+        p = self.path / CASES
+        if not p.is_file():
+            return
+        with p.open("rb") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.endswith(b"\n"):
+                    return  # torn tail from a killed writer: not a finished case
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"record is not valid JSON ({exc.msg})", path=str(p),
+                                      line=lineno,
+                                      hint="Only the last line can be torn by a crash; "
+                                           "this file was edited or damaged.") from exc
+
+    def finished(self) -> dict[tuple[str, int], dict]:
+        """(case id, repeat) -> record, first record winning if a pair was somehow written twice."""
+        out: dict[tuple[str, int], dict] = {}
+        for rec in self.records():
+            out.setdefault((rec["id"], int(rec["repeat"])), rec)
+        return out
+
+    def open_for_append(self) -> None:
+        self.repair()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._fh = (self.path / CASES).open("ab")
+
+    def append(self, record: dict) -> None:
+        """Write one finished record durably before returning."""
+        line = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+        self._fh.write(line)  # one write call: a kill leaves a prefix of it, never a mix
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def resolve_run(ref: str | Path) -> RunDir:
+    """A run folder by path, or by run id under the runs root (a unique prefix is enough)."""
+    p = Path(ref).expanduser()
+    if (p / MANIFEST).is_file():
+        return RunDir(p)
+    root = runs_root()
+    if (root / str(ref) / MANIFEST).is_file():
+        return RunDir(root / str(ref))
+    known = sorted(d.name for d in root.iterdir()
+                   if (d / MANIFEST).is_file()) if root.is_dir() else []
+    matches = [k for k in known if k.startswith(str(ref))]
+    if len(matches) == 1:
+        return RunDir(root / matches[0])
+    raise NotFoundError("run", str(ref), known,
+                        hint=f"Pass a run folder path or a run id under {root}.")
