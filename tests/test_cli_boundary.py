@@ -27,6 +27,15 @@ def _boom():
     raise RuntimeError("kaput")
 
 
+@_probe.command("exit3")
+def _exit3():
+    raise typer.Exit(3)
+
+
+def test_typer_exit_code_is_kept():
+    assert _app.run(["_probe", "exit3"]) == 3
+
+
 def test_user_error_exits_2_with_location_and_hint(capsys):
     assert _app.run(["_probe", "user"]) == 2
     err = capsys.readouterr().err

@@ -47,7 +47,8 @@ def run(argv: list[str] | None = None) -> int:
     from promptkit.errors import PromptkitError
 
     try:
-        app(args=argv, prog_name="promptkit", standalone_mode=False)
+        # Outside standalone mode click returns (not raises) the code of a typer.Exit.
+        rv = app(args=argv, prog_name="promptkit", standalone_mode=False)
     except PromptkitError as exc:
         if debug_enabled():
             raise
@@ -56,7 +57,7 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except SystemExit as exc:  # typer.Exit inside commands
+    except SystemExit as exc:  # sys.exit() inside a command
         return int(exc.code or 0)
     except Exception as exc:  # noqa: BLE001 - the boundary: anything unexpected is exit 1
         if isinstance(exc, typer.Exit):
@@ -73,7 +74,7 @@ def run(argv: list[str] | None = None) -> int:
               "Run again with --debug (or PROMPTKIT_DEBUG=1) for the traceback, and report it.",
               file=sys.stderr)
         return 1
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def _click_exceptions():

@@ -1,1 +1,101 @@
-"""Commands: test_cmd (registered on the apps in promptkit.cli._app)."""
+"""`promptkit test`: run regression suites — pytest with the promptkit plugin, plus its table.
+
+Everything happens in the pytest plugin (`promptkit.testing.plugin`); this command only turns
+its options into pytest arguments, so `promptkit test X --mode replay` and
+`pytest X --promptkit-mode replay` are the same run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from promptkit.cli._app import app
+
+DEFAULT_SUITES = Path("eval") / "suites"
+
+
+def pytest_args(suites: list[Path], *, mode: str | None, prompts: list[str], bless: bool,
+                repeats: int | None, select: str | None, report: Path | None, verbose: int,
+                extra: list[str]) -> list[str]:
+    """The pytest command line equivalent to a `promptkit test` call."""
+    from promptkit.errors import UserError
+
+    if not suites:
+        if not DEFAULT_SUITES.is_dir():
+            raise UserError(f"no suite given and {DEFAULT_SUITES}/ does not exist here",
+                            hint="Pass suite files or folders: "
+                                 "promptkit test eval/suites/demo.yaml")
+        suites = [DEFAULT_SUITES]
+    for path in suites:
+        if not path.exists():
+            raise UserError(f"suite path not found: {path}",
+                            hint="Pass a suite YAML file or a folder of them.")
+    args = [str(p) for p in suites]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        args += ["-p", "promptkit"]   # entry-point plugins are off: load ours by name
+    if mode:
+        args.append(f"--promptkit-mode={mode}")
+    args += [f"--promptkit-prompt={p}" for p in prompts]
+    if bless:
+        args.append("--promptkit-bless")
+    if repeats:
+        args.append(f"--promptkit-repeats={repeats}")
+    if select:
+        args += ["-k", select]
+    if report:
+        args.append(f"--promptkit-report={report}")
+    if verbose:
+        args.append("-" + "v" * verbose)
+    return args + list(extra)
+
+
+@app.command("test")
+def test(
+    suites: Annotated[list[Path] | None, typer.Argument(
+        help="Suite files or folders (default: eval/suites).", show_default=False)] = None,
+    mode: Annotated[str | None, typer.Option(
+        "--mode", help="replay (recorded answers), record (call the model, save answers) or "
+                       "live. Default: $PROMPTKIT_SUITE_MODE, else replay under CI, else live.")
+    ] = None,
+    prompt: Annotated[list[str] | None, typer.Option(
+        "--prompt", help="Prompt version to test instead of the suite's (NAME@VERSION); give it "
+                         "twice to compare two versions side by side.")] = None,
+    bless: Annotated[bool, typer.Option(
+        "--bless", help="Store this run's per-case results as the suite's baseline.")] = False,
+    repeats: Annotated[int | None, typer.Option(
+        "--repeats", min=1, help="Answer each case N times; disagreeing cases are flaky.")] = None,
+    select: Annotated[str | None, typer.Option(
+        "-k", help="Only cases whose id matches this pytest -k expression.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Also write every case result as JSON to this file.")] = None,
+    verbose: Annotated[int, typer.Option(
+        "-v", "--verbose", count=True, help="Show every case, and failing cases' outputs.")] = 0,
+    pytest_extra: Annotated[str | None, typer.Option(
+        "--pytest-args", help="More pytest arguments, as one string: '-x --tb=short'.")] = None,
+) -> None:
+    """Run regression suites and print pass rates, scores and the baseline gate."""
+    import shlex
+
+    from promptkit.errors import MissingDependencyError, UserError
+
+    if mode is not None and mode not in ("replay", "record", "live"):
+        raise UserError(f"--mode '{mode}' is not one of: replay, record, live")
+    args = pytest_args(list(suites or []), mode=mode, prompts=list(prompt or []), bless=bless,
+                       repeats=repeats, select=select, report=report, verbose=verbose,
+                       extra=shlex.split(pytest_extra or ""))
+    try:
+        import pytest
+    except ImportError as exc:
+        raise MissingDependencyError("`promptkit test`", "dev") from exc
+    code = int(pytest.main(args))
+    if code == int(pytest.ExitCode.NO_TESTS_COLLECTED):
+        where = " ".join(str(s) for s in suites or []) or str(DEFAULT_SUITES)
+        raise UserError(f"no suite cases found in {where}",
+                        hint="Suites are YAML files in a folder named 'suites', or *.suite.yaml.")
+    if code == int(pytest.ExitCode.USAGE_ERROR):
+        code = 2
+    raise typer.Exit(code)   # pytest's failures must reach the exit code

@@ -1,0 +1,210 @@
+"""The pytest plugin on small suites answered by fakes: ids, reports, modes, flaky cases."""
+
+from __future__ import annotations
+
+import json
+
+# pytester's in-process runs drop modules first imported inside them; a C extension such as
+# numpy cannot be imported twice, so what the runs use is imported here first.
+import promptkit.evaluation.stats  # noqa: E402,F401
+import promptkit.pipeline  # noqa: E402,F401
+from promptkit.testing import FunctionChatModel
+from promptkit.testing.suite import load_suite
+from promptkit.testing.suite_runner import SuiteRunner
+
+pytest_plugins = ["pytester"]
+
+SUITE = """\
+name: mini
+prompts: [rag-answer@2]
+model: fake:echo            # replies with the prompt's user message: context + question
+cases:
+  - id: found
+    question: Who wrote the first program?
+    context: ["Ada Lovelace wrote the first program."]
+    answers: [Lovelace]
+    assert:
+      - type: icontains-any
+      - type: cites
+  - id: missing
+    question: When was it written?
+    context: "It was long ago."
+    answers: ["1843"]
+    assert:
+      - type: contains-any
+      - type: length
+        max: 5000
+"""
+
+
+def write_suite(pytester, text: str = SUITE, name: str = "mini.yaml"):
+    path = pytester.path / "suites" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run(pytester, *args):
+    # In-process runs re-load the plugin of an already imported package: pytest warns that it
+    # cannot assert-rewrite it, which is expected here.
+    return pytester.runpytest("-p", "no:cacheprovider",
+                              "-W", "ignore::pytest.PytestAssertRewriteWarning", *args)
+
+
+def test_each_case_is_an_item_named_suite_case_plus_a_gate(pytester):
+    write_suite(pytester)
+    (pytester.path / "suites" / "notes.txt").write_text("not a suite")
+    result = run(pytester, "--collect-only", "-q")
+    assert result.ret == 0
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == ["suites/mini.yaml::found", "suites/mini.yaml::missing", "suites/mini.yaml::gate"]
+
+
+def test_two_prompt_versions_make_parametrised_ids(pytester):
+    write_suite(pytester)
+    result = run(pytester, "--collect-only", "-q", "--promptkit-prompt", "rag-answer@1",
+                 "--promptkit-prompt", "rag-answer@2")
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids[:2] == ["suites/mini.yaml::found[rag-answer@1]",
+                       "suites/mini.yaml::missing[rag-answer@1]"]
+    assert ids[-2:] == ["suites/mini.yaml::gate[rag-answer@1]",
+                        "suites/mini.yaml::gate[rag-answer@2]"]
+
+
+def test_a_failing_case_reports_each_assertion_and_the_output(pytester):
+    write_suite(pytester)
+    result = run(pytester, "--promptkit-mode", "live")
+    assert result.ret == 1
+    result.assert_outcomes(passed=2, failed=1)
+    out = result.stdout.str()
+    assert "case 'missing' with rag-answer@2 on fake:echo (live mode)" in out
+    assert "FAIL  contains-any ['1843']: none found" in out
+    assert "PASS  length <= 5000 chars" in out
+    assert "  | [1] (context 1) It was long ago." in out          # the output judged
+    assert "Traceback" not in out
+    # The summary table ends the run.
+    assert "suite  prompt        mode  cases  passed  failed" in out
+    assert "mini   rag-answer@2  live  2      1       1" in out
+
+
+def test_a_malformed_suite_is_a_collection_error_naming_file_case_and_field(pytester):
+    write_suite(pytester, SUITE.replace("type: contains-any", "type: contains_any"))
+    result = run(pytester, "--promptkit-mode", "live")
+    assert result.ret == 2   # interrupted by a collection error: a user mistake
+    out = result.stdout.str()
+    assert "mini.yaml:17: field 'cases[1].assert[0].type': case 'missing':" in out
+    assert "unknown assertion type 'contains_any' (did you mean 'contains-any'?)" in out
+    assert "Traceback" not in out
+
+
+def test_replay_miss_fails_the_case_and_says_how_to_record(pytester):
+    write_suite(pytester)
+    result = run(pytester, "--promptkit-mode", "replay")
+    result.assert_outcomes(failed=2, skipped=1)   # the gate has nothing to compare
+    out = result.stdout.str()
+    assert "replay mode: case 'found' (answer, prompt rag-answer@2)" in out
+    assert "promptkit test suites/mini.yaml --mode record" in out
+
+
+def test_record_then_replay(pytester):
+    write_suite(pytester)
+    record = run(pytester, "--promptkit-mode", "record")
+    record.assert_outcomes(passed=2, failed=1)
+    lines = (pytester.path / "recordings" / "mini.jsonl").read_text().splitlines()
+    assert [json.loads(x)["case"] for x in lines] == ["found", "missing"]
+    replay = run(pytester, "--promptkit-mode", "replay", "--promptkit-report", "report.json")
+    replay.assert_outcomes(passed=2, failed=1)
+    report = json.loads((pytester.path / "report.json").read_text())
+    cases = {c["case_id"]: c for c in report[0]["cases"]}
+    assert cases["found"]["status"] == "passed" and cases["missing"]["score"] == 0.5
+
+
+def test_the_mode_also_comes_from_the_environment(pytester, monkeypatch):
+    write_suite(pytester)
+    monkeypatch.setenv("PROMPTKIT_SUITE_MODE", "replay")
+    assert "replay mode" in run(pytester).stdout.str()
+    monkeypatch.setenv("PROMPTKIT_SUITE_MODE", "sideways")
+    result = run(pytester)
+    assert result.ret == 2 and "suite mode 'sideways' is not one of" in result.stdout.str()
+
+
+FLAKY = """\
+name: coin
+prompts: [rag-answer@2]
+model: fake:function
+params: {temperature: 0.9}
+cases:
+  - id: capital
+    question: What is the capital?
+    context: ["The capital is Paris."]
+    answers: [Paris]
+    assert: [{type: contains-any}]
+  - id: capital-critical
+    question: What is the capital, really?
+    context: ["The capital is Paris."]
+    answers: [Paris]
+    critical: true
+    assert: [{type: contains-any}]
+  - id: steady
+    question: Say hello.
+    context: ["Hello."]
+    answers: [Paris]
+    assert: [{type: contains-any}]
+"""
+
+
+def alternating():
+    """A sampled model that says Paris on even calls and Lyon on odd ones."""
+    calls = []
+
+    def reply(messages, params):
+        calls.append(1)
+        return "Paris [1]" if len(calls) % 2 else "Lyon [1]"
+    return FunctionChatModel(reply, spec="fake:function")
+
+
+def test_cases_that_disagree_across_repeats_are_flaky(pytester):
+    path = write_suite(pytester, FLAKY, "coin.yaml")
+    runner = SuiteRunner(load_suite(path), mode="record", repeats=2, model=alternating())
+    results = {c: runner.run_case(c, "rag-answer@2") for c in ("capital", "capital-critical")}
+    runner.close()
+    assert results["capital"].flaky and results["capital"].status == "flaky"
+    assert results["capital"].score == 0.5
+    # The recorded answers replay per repeat, so the flakiness shows up offline too.
+    result = run(pytester, "--promptkit-mode", "replay", "--promptkit-repeats", "2",
+                 "-k", "capital")
+    out = result.stdout.str()
+    # Non-critical: reported FLAKY, apart from pass/fail; critical: a flaky case fails.
+    assert result.parseoutcomes() == {"failed": 1, "flaky": 1, "deselected": 2}
+    assert "coin::capital-critical" in out and "passed 1/2 repeats (flaky)" in out
+    assert "repeat 2/2: 1 of 1 assertion(s) failed" in out and "| Lyon [1]" in out
+    assert "coin   rag-answer@2  replay  2/3    0       0       2" in out
+
+
+def test_the_replay_fixture_records_and_replays_for_hand_written_tests(pytester):
+    pytester.makepyfile(test_hand="""
+        def test_answer(promptkit_replay):
+            model = promptkit_replay.model("fake:Paris")
+            gen = model.generate([{"role": "user", "content": "Capital of France?"}])
+            assert gen.text == "Paris"
+            assert gen.cached == (promptkit_replay.mode == "replay")
+    """)
+    missing = run(pytester, "--promptkit-mode", "replay")
+    missing.assert_outcomes(failed=1)
+    assert "pytest 'test_hand.py::test_answer' --promptkit-mode record" in missing.stdout.str()
+    run(pytester, "--promptkit-mode", "record").assert_outcomes(passed=1)
+    assert (pytester.path / "recordings" / "test_hand.jsonl").exists()
+    run(pytester, "--promptkit-mode", "replay").assert_outcomes(passed=1)
+
+
+def test_a_prompt_version_without_context_runs_closed_book(pytester):
+    path = write_suite(pytester, SUITE.replace("prompts: [rag-answer@2]",
+                                               "prompts: [closed-book@1]"))
+    seen = []
+    model = FunctionChatModel(lambda messages, params: seen.append(messages) or "Lovelace",
+                              spec="fake:echo")
+    runner = SuiteRunner(load_suite(path), mode="live", model=model)
+    result = runner.run_case("found", "closed-book@1")
+    assert result.status == "failed"          # answered right, but with nothing to cite
+    assert [o.passed for o in result.runs[0].outcomes] == [True, False]
+    assert "Ada Lovelace wrote" not in str(seen[0])   # the case's passages were not shown

@@ -1,0 +1,63 @@
+"""The project's own regression suite, run as CI runs it: replay mode, recorded answers.
+
+eval/suites/demo.yaml goes through the real pipeline (prompt rendering, packing with the
+model's own tokenizer, citation parsing); the passages and the answers come from
+eval/recordings/demo.jsonl, so no model generates and no embedder or store is needed. The
+second test shows the gate catching the planted regression (eval/suites/prompts/).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE = ROOT / "eval" / "suites" / "demo.yaml"
+
+
+@pytest.fixture(scope="module")
+def suite_home(tmp_path_factory):
+    """A state folder for the runs, with llama.cpp imported first.
+
+    Packing counts tokens with the model's tokenizer (llama.cpp loads the GGUF, ~0.5 s; it
+    generates nothing). pytester's in-process runs drop modules first imported inside them,
+    and a C extension cannot be imported twice in one process.
+    """
+    pytest.importorskip("llama_cpp", reason="replay counts tokens with the model's tokenizer")
+    import promptkit.evaluation.stats  # noqa: F401
+    import promptkit.llm.llamacpp  # noqa: F401  (its loaded model is then shared by the runs)
+    import promptkit.pipeline  # noqa: F401
+
+    return tmp_path_factory.mktemp("suite-home")
+
+
+def replay(pytester, monkeypatch, home: Path, *args: str):
+    monkeypatch.setenv("PROMPTKIT_HOME", str(home))
+    monkeypatch.delenv("PROMPTKIT_SUITE_MODE", raising=False)
+    return pytester.runpytest(str(SUITE), "--promptkit-mode", "replay", "-p", "no:cacheprovider",
+                              "-W", "ignore::pytest.PytestAssertRewriteWarning", "-rx", *args)
+
+
+def test_the_demo_suite_passes_its_gate_in_replay_mode(pytester, monkeypatch, suite_home):
+    result = replay(pytester, monkeypatch, suite_home)
+    out = result.stdout.str()
+    assert "replay mode: no recorded response" not in out   # every answer was recorded
+    assert result.ret == 0, out
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes["passed"] >= 10
+    assert "demo   rag-answer@2  replay  41" in out
+    assert "ok (no significant difference, p=1)" in out    # same answers as the baseline
+
+
+def test_the_gate_catches_the_regressed_prompt(pytester, monkeypatch, suite_home):
+    result = replay(pytester, monkeypatch, suite_home, "--promptkit-prompt",
+                    "rag-answer-regressed@1")
+    out = result.stdout.str()
+    assert "replay mode: no recorded response" not in out
+    assert result.ret == 1
+    assert "gate failed for demo with rag-answer-regressed@1:" in out
+    assert "suite pass rate dropped significantly against the baseline" in out
+    assert "exact McNemar vs baseline rag-answer@2" in out

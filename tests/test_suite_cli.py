@@ -1,0 +1,68 @@
+"""`promptkit test`: its options map onto the plugin's, and exit codes follow pytest's outcome."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from promptkit.cli.test_cmd import pytest_args
+from promptkit.errors import UserError
+
+SUITE = """\
+name: cli
+prompts: [rag-answer@2]
+model: fake:echo
+cases:
+  - id: ok
+    question: Who wrote the first program?
+    context: ["Ada Lovelace wrote the first program."]
+    answers: [Lovelace]
+    assert: [{type: icontains-any}]
+"""
+
+
+def test_options_become_plugin_arguments(tmp_path):
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SUITE)
+    args = pytest_args([suite], mode="replay", prompts=["a@1", "a@2"], bless=True, repeats=3,
+                       select="ok", report=tmp_path / "r.json", verbose=2, extra=["-x"])
+    assert args == [str(suite), "--promptkit-mode=replay", "--promptkit-prompt=a@1",
+                    "--promptkit-prompt=a@2", "--promptkit-bless", "--promptkit-repeats=3",
+                    "-k", "ok", f"--promptkit-report={tmp_path / 'r.json'}", "-vv", "-x"]
+    with pytest.raises(UserError, match="suite path not found"):
+        pytest_args([tmp_path / "nope.yaml"], mode=None, prompts=[], bless=False, repeats=None,
+                     select=None, report=None, verbose=0, extra=[])
+
+
+def promptkit(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTEST_ADDOPTS": "-p no:cacheprovider"}
+    return subprocess.run([sys.executable, "-m", "promptkit", "test", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_exit_codes_and_the_summary_table(tmp_path):
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "cli.yaml").write_text(SUITE)
+    ok = promptkit(tmp_path, "suites/cli.yaml", "--mode", "live")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "cli    rag-answer@2  live  1      1       0" in ok.stdout
+    (suites / "cli.yaml").write_text(SUITE.replace("answers: [Lovelace]", "answers: [Babbage]"))
+    failing = promptkit(tmp_path, "suites", "--mode", "live")
+    assert failing.returncode == 1
+    assert "FAIL  icontains-any ['Babbage']: none found" in failing.stdout
+
+
+def test_bad_arguments_are_user_errors(tmp_path, monkeypatch, capsys):
+    from promptkit.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    assert run(["test", "missing.yaml"]) == 2
+    assert "suite path not found: missing.yaml" in capsys.readouterr().err
+    assert run(["test"]) == 2   # no suite given and no ./eval/suites
+    assert "eval/suites/ does not exist" in capsys.readouterr().err
+    assert run(["test", ".", "--mode", "sideways"]) == 2
