@@ -51,8 +51,8 @@ def test_fingerprint_ignores_concurrency_and_limit_but_not_settings(tmp_path):
 
 
 @pytest.mark.parametrize("text, field, words", [
-    (GOOD.replace("repeats: 2", "repeat: 2"), "repeat", "unknown setting"),
-    (GOOD.replace("k: 3", "kk: 3"), "pipeline.kk", "unknown setting"),
+    (GOOD.replace("repeats: 2", "repeat: 2"), "repeat", "unknown key (did you mean 'repeats'?)"),
+    (GOOD.replace("k: 3", "kk: 3"), "pipeline.kk", "unknown key"),
     (GOOD.replace("order: edges", "order: middle"), "pipeline.order", "ranked"),
     (GOOD.replace("repeats: 2", "repeats: 0"), "repeats", "greater than or equal to 1"),
     (GOOD.replace("name: demo", "name: a/b"), "name", "without slashes"),
@@ -64,6 +64,7 @@ def test_bad_settings_name_file_and_field(tmp_path, text, field, words):
     with pytest.raises(ConfigError) as err:
         load_config(p)
     assert err.value.field == field and err.value.path == str(p)
+    assert err.value.line is not None   # the offending line of the file
     assert words in str(err.value)
 
 

@@ -16,12 +16,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-
-from promptkit.errors import ConfigError
 
 
 class _Strict(BaseModel):
@@ -119,34 +116,21 @@ class EvalConfig(_Strict):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+HINT = "See eval/configs/ for a complete example."
+
+
 def load_config(path: str | Path) -> EvalConfig:
-    """Read and validate an eval config; errors name the file and the field."""
-    import yaml
+    """Read and validate an eval config; errors name the file, line and field."""
+    from promptkit.userfiles import read_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("config file not found", path=str(path),
-                          hint="Pass the path of an eval config YAML (see eval/configs/).")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=str(path),
-                          line=mark.line + 1 if mark else None) from exc
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping of settings at the top level", path=str(path))
-    return config_from_dict(data, source=str(path))
+    text, data = read_yaml(Path(path), hint=HINT)
+    return config_from_dict(data, source=str(path), text=text)
 
 
-def config_from_dict(data: dict, *, source: str | None = None) -> EvalConfig:
-    try:
-        cfg = EvalConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(msg + more, path=source, field=field,
-                          hint="See eval/configs/ for a complete example.") from exc
+def config_from_dict(data: dict, *, source: str | None = None,
+                     text: str | None = None) -> EvalConfig:
+    from promptkit.userfiles import validate
+
+    cfg = validate(EvalConfig, data, path=source, text=text, hint=HINT)
     cfg._source = source
     return cfg

@@ -3,65 +3,26 @@ line and field (pydantic's own error text never reaches the user)."""
 
 from __future__ import annotations
 
-import difflib
-import typing
 from pathlib import Path
-from typing import Any
-
-import yaml
-from pydantic import BaseModel, ValidationError
 
 from promptkit.errors import ConfigError
-from promptkit.prompts.spec import FieldProblem, PromptSpec
+from promptkit.prompts.spec import PromptSpec
+from promptkit.userfiles import line_of, validate
+from promptkit.userfiles import read_yaml as _read_yaml
 
 FORMAT_HINT = "Every key is described under 'Prompt file format' in the README."
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice (PyYAML would silently keep the last one)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' appears twice in the same mapping",
-                    key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def read_yaml(path: Path) -> tuple[str, dict]:
     """The file's text and its top-level mapping."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read file: {exc.strerror}", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("file is not UTF-8 text", path=str(path)) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"not valid YAML: {problem}", path=str(path),
-                          line=mark.line + 1 if mark else None,
-                          hint="Check indentation and quoting near that line.") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping of keys (name:, version:, ...), "
-                          f"got {type(data).__name__}", path=str(path), hint=FORMAT_HINT)
-    return text, data
+    return _read_yaml(path, hint=FORMAT_HINT)
 
 
 def load_spec(path: Path, *, expect_name: str | None = None,
               expect_version: int | None = None) -> PromptSpec:
     """Validate `path`; optionally check that `name`/`version` match its place on disk."""
     text, data = read_yaml(path)
-    try:
-        spec = PromptSpec.model_validate(data)
-    except ValidationError as exc:
-        raise translate(exc, path, text) from None
+    spec = validate(PromptSpec, data, path=path, text=text, hint=FORMAT_HINT)
     if expect_name is not None and spec.name != expect_name:
         raise ConfigError(f"is '{spec.name}' but the file lives in folder '{expect_name}'",
                           path=str(path), field="name", line=line_of(text, ("name",)),
@@ -73,114 +34,3 @@ def load_spec(path: Path, *, expect_name: str | None = None,
     spec._source = data
     spec._path = path
     return spec
-
-
-def translate(exc: ValidationError, path: Path, text: str) -> ConfigError:
-    """The first problem as the message; any others listed in the hint."""
-    problems = [_describe(err, text) for err in exc.errors()]
-    field, line, message = problems[0]
-    rest = [f"  also: {'line ' + str(ln) + ', ' if ln else ''}field '{f}': {m}"
-            for f, ln, m in problems[1:]]
-    return ConfigError(message, path=str(path), field=field or None, line=line,
-                       hint="\n".join([*rest, FORMAT_HINT]))
-
-
-def _describe(err: dict, text: str) -> tuple[str, int | None, str]:
-    loc = tuple(err["loc"])
-    kind = err["type"]
-    error = (err.get("ctx") or {}).get("error")
-    if isinstance(error, FieldProblem):
-        loc = _parse_field(error.field)
-        message = str(error)
-    elif kind == "extra_forbidden":
-        message = _unknown_key(loc)
-    elif kind == "missing":
-        message = "required key is missing"
-        # Point at the mapping that lacks it, which is what exists in the file.
-        return _field(loc), line_of(text, loc[:-1]) or 1, message
-    else:
-        message = err["msg"].removeprefix("Value error, ")
-        message = message.replace("Input should", "should", 1)
-        if "input" in err and not isinstance(err["input"], dict | list):
-            message += f" (got {type(err['input']).__name__} {_short(err['input'])})"
-    return _field(loc), line_of(text, loc), message
-
-
-def _unknown_key(loc: tuple) -> str:
-    allowed = _allowed_keys(PromptSpec, loc[:-1])
-    key = str(loc[-1])
-    msg = "unknown key"
-    close = difflib.get_close_matches(key, allowed, n=1)
-    if close:
-        msg += f" (did you mean '{close[0]}'?)"
-    if allowed:
-        msg += "; allowed keys here: " + ", ".join(allowed)
-    return msg
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the (nested) model at `loc`; [] where it is not a model."""
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        info = model.model_fields.get(str(part))
-        if info is None:
-            return []
-        model = _model_in(info.annotation)
-        if model is None:
-            return []
-    return list(model.model_fields)
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):   # list[Example], Model | None
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _field(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _parse_field(field: str) -> tuple:
-    loc: list[Any] = []
-    for piece in field.replace("[", ".[").split("."):
-        if piece.startswith("["):
-            loc.append(int(piece[1:-1]))
-        elif piece:
-            loc.append(piece)
-    return tuple(loc)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def line_of(text: str, loc: tuple) -> int | None:
-    """1-based line of the key (or list item) at `loc` in the YAML text, if it can be found."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
-            if match is None:
-                return line
-            line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
-                and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line

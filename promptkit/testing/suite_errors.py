@@ -31,17 +31,19 @@ from promptkit.testing.suite import (
     SuiteSpec,
     _Problem,
 )
+from promptkit.userfiles import field_path, line_of, parse_field
 
 
 def translate(exc: ValidationError, path: Path, text: str, data: dict) -> ConfigError:
     problems = [_describe(err, data) for err in exc.errors()]
     loc, message = problems[0]
-    rest = [f"  also: {_case_prefix(where, data)}field '{_field(where)}': {msg}"
+    rest = [f"  also: {_case_prefix(where, data)}field '{field_path(where)}': {msg}"
             for where, msg in problems[1:4]]
     if len(problems) > 4:
         rest.append(f"  ... and {len(problems) - 4} more")
-    return ConfigError(_case_prefix(loc, data) + message, path=str(path), field=_field(loc) or None,
-                       line=_line(text, loc), hint="\n".join([*rest, FORMAT_HINT]))
+    return ConfigError(_case_prefix(loc, data) + message, path=str(path),
+                       field=field_path(loc) or None, line=line_of(text, loc),
+                       hint="\n".join([*rest, FORMAT_HINT]))
 
 
 def _describe(err: dict, data: dict) -> tuple[tuple, str]:
@@ -52,7 +54,7 @@ def _describe(err: dict, data: dict) -> tuple[tuple, str]:
     error = (err.get("ctx") or {}).get("error")
     kind = err["type"]
     if isinstance(error, _Problem):
-        return _parse_field(error.field), str(error)
+        return parse_field(error.field.split(" ", 1)[0]), str(error)
     if kind == "extra_forbidden":
         return loc, f"unknown key '{loc[-1]}'" + _did_you_mean(str(loc[-1]), err, data, loc)
     if kind == "missing":
@@ -118,27 +120,3 @@ def _case_prefix(loc: tuple, data: dict) -> str:
                 return f"case '{case_id}': "
         return f"case #{loc[1] + 1}: "
     return ""
-
-
-def _field(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _parse_field(field: str) -> tuple:
-    field = field.split(" ", 1)[0]
-    loc: list[Any] = []
-    for piece in field.replace("[", ".[").split("."):
-        if piece.startswith("["):
-            loc.append(int(piece[1:-1]))
-        elif piece:
-            loc.append(piece)
-    return tuple(loc)
-
-
-def _line(text: str, loc: tuple) -> int | None:
-    from promptkit.prompts.loading import line_of
-
-    return line_of(text, loc)
