@@ -2,7 +2,7 @@
 .PHONY: setup demo test bench lint
 
 VENV ?= .venv
-QUESTION ?= ¿Qué mecanismo introdujo el artículo "Attention is all you need"?
+QUESTION ?= ¿Qué porcentaje de los tokens enmascara BERT durante el preentrenamiento?
 
 setup:
 	bash scripts/setup.sh
