@@ -1,0 +1,283 @@
+"""The experiment config file (YAML): one study, expanded into cells that the harness runs.
+
+Users write these files, so every model forbids unknown keys, and only the settings block of
+the chosen `kind` may appear: a `needle:` block in a position experiment is a mistake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from promptkit.errors import ConfigError
+from promptkit.evaluation.config import MetricConfig
+
+DEFAULT_MODEL = "llamacpp:smollm2-135m"
+# Generation settings a cell may override (the sampling seed is the experiment's `seed`);
+# anything else in `params` is a typo.
+PARAM_KEYS = ("max_tokens", "temperature")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Questions with answers and passages: a LITM file, the project's JSONL, SQuAD, ..."""
+
+    path: str
+    loader: Literal["auto", "jsonl", "squad", "litm"] = "auto"
+    # Usable cases to keep (cases that cannot be built, e.g. too few distractors, don't count).
+    limit: int | None = Field(default=None, ge=1)
+    # Cut every passage to this many of the target model's tokens (None: keep whole), so that
+    # N passages fit a small context window.
+    passage_tokens: int | None = Field(default=None, ge=8)
+
+
+class RetrievalConfig(_Strict):
+    """Where ranked passages come from for k-sweep, ordering and corpus-built positions."""
+
+    # pool: rank each case's own passages (LITM's 20) with an embedder;
+    # collection: search a Chroma collection built with `promptkit ingest`.
+    source: Literal["pool", "collection"] = "pool"
+    embedder: str = "minilm"
+    collection: str | None = None
+
+
+class PositionSettings(_Strict):
+    n_docs: int = Field(default=5, ge=2)
+    positions: list[int] | None = None          # 0-based; None: every position
+    closed_book: bool = True
+    oracle: bool = True
+    closed_book_prompt: str = "closed-book@production"
+
+    @field_validator("positions")
+    @classmethod
+    def _unique(cls, value):
+        if value is not None and (not value or len(set(value)) != len(value)):
+            raise ValueError("must be a non-empty list of distinct positions")
+        return value
+
+
+class Needle(_Strict):
+    text: str                       # the sentence hidden in the haystack
+    question: str
+    answers: list[str] = Field(min_length=1)
+
+
+class HaystackConfig(_Strict):
+    # Text files or folders (any format the ingest reads), or a dataset whose passages are used.
+    paths: list[str] = Field(default_factory=list)
+    dataset: str | None = None
+    limit: int | None = Field(default=None, ge=1)    # dataset cases whose passages are read
+
+
+class NeedleSettings(_Strict):
+    haystack: HaystackConfig
+    needles: list[Needle] = Field(min_length=1)
+    context_lengths: list[int] = Field(min_length=1)     # in the target model's tokens
+    depths: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], min_length=1)
+    samples: int = Field(default=1, ge=1)       # haystack variants (start offsets) per needle
+    # single: one needle per haystack; all: every needle hidden, one asked (the others distract).
+    mode: Literal["single", "all"] = "single"
+
+    @field_validator("depths")
+    @classmethod
+    def _fractions(cls, value):
+        if any(not 0.0 <= d <= 1.0 for d in value):
+            raise ValueError("depths are fractions of the context, from 0.0 (start) to 1.0 (end)")
+        return value
+
+    @field_validator("context_lengths")
+    @classmethod
+    def _positive(cls, value):
+        if any(n < 16 for n in value):
+            raise ValueError("context lengths are token counts of at least 16")
+        return value
+
+
+class KSweepSettings(_Strict):
+    ks: list[int] = Field(default_factory=lambda: [1, 2, 3, 5, 8], min_length=1)
+
+    @field_validator("ks")
+    @classmethod
+    def _positive(cls, value):
+        if any(k < 1 for k in value) or len(set(value)) != len(value):
+            raise ValueError("must be distinct numbers of passages, each at least 1")
+        return sorted(value)
+
+
+class OrderingSettings(_Strict):
+    k: int = Field(default=5, ge=2)
+    orders: list[Literal["ranked", "reversed", "edges"]] = Field(
+        default_factory=lambda: ["ranked", "reversed", "edges"], min_length=2)
+    baseline: Literal["ranked", "reversed", "edges"] = "ranked"
+
+
+class FewShotSettings(_Strict):
+    prompt: str = "grounded-fewshot@1"
+    n: list[int] = Field(default_factory=lambda: [1, 3, 5])
+    selection: list[Literal["fixed", "random", "semantic"]] = Field(
+        default_factory=lambda: ["fixed", "random", "semantic"])
+    embedder: str = "minilm"          # semantic selection compares questions with it
+
+
+class PersonaSettings(_Strict):
+    roles: list[str] = Field(default_factory=lambda: ["helpful assistant", "lawyer", "historian"])
+    forms: list[Literal["speaker", "audience"]] = Field(
+        default_factory=lambda: ["speaker", "audience"])
+    speaker_prompt: str = "persona-speaker@1"      # "You are a {role}."
+    audience_prompt: str = "persona-audience@1"    # "You are talking to a {role}."
+
+
+class PromptKindsSettings(_Strict):
+    control: str = "persona-none@1"     # zero-shot, no persona: what every cell is compared to
+    few_shot: FewShotSettings | None = Field(default_factory=FewShotSettings)
+    personas: PersonaSettings | None = Field(default_factory=PersonaSettings)
+    contexts: Literal["gold", "all"] = "gold"   # passages each question is asked with
+
+
+class KVSettings(_Strict):
+    n_pairs: int = Field(default=10, ge=2)          # key-value pairs shown (LITM used 75-300)
+    positions: list[int] | None = None              # where the asked key sits; None: spread
+
+
+KIND_BLOCKS = {"position": "position", "needle": "needle", "k-sweep": "k_sweep",
+               "ordering": "ordering", "prompt-kinds": "prompt_kinds", "kv": "kv"}
+# Kinds whose defaults need no settings block at all.
+_DEFAULTABLE = {"position", "k-sweep", "ordering", "prompt-kinds", "kv"}
+
+
+class ExperimentConfig(_Strict):
+    name: str
+    kind: Literal["position", "needle", "k-sweep", "ordering", "prompt-kinds", "kv"]
+    description: str = ""
+    model: str = DEFAULT_MODEL
+    prompt: str = "multidoc-qa@1"       # grounded prompt (question + context) for the cells
+    params: dict[str, Any] = Field(default_factory=lambda: {"max_tokens": 16})
+    metrics: list[MetricConfig] = Field(
+        default_factory=lambda: [MetricConfig(name="best_subspan_em")], min_length=1)
+    seed: int = 0
+    concurrency: int = Field(default=1, ge=1)
+    cache_mode: Literal["off", "read-write", "record", "replay"] | None = None
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    data: DataConfig | None = None
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+
+    position: PositionSettings | None = None
+    needle: NeedleSettings | None = None
+    k_sweep: KSweepSettings | None = None
+    ordering: OrderingSettings | None = None
+    prompt_kinds: PromptKindsSettings | None = None
+    kv: KVSettings | None = None
+
+    _source: str | None = PrivateAttr(default=None)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_shorthand(cls, value):
+        if isinstance(value, list):
+            return [{"name": m} if isinstance(m, str) else m for m in value]
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, value):
+        unknown = sorted(set(value) - set(PARAM_KEYS))
+        if unknown:
+            raise ValueError(f"unknown generation setting(s) {unknown}; use {list(PARAM_KEYS)}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_path_part(cls, value: str) -> str:
+        if not value.strip() or any(c in value for c in "/\\") or value.startswith("."):
+            raise ValueError("must be a non-empty name without slashes (it names the run folder)")
+        return value
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric plots and paired tests use: the first one listed."""
+        return self.metrics[0].name
+
+    def settings(self) -> Any:
+        return getattr(self, KIND_BLOCKS[self.kind])
+
+    def resolve_path(self, raw: str) -> Path:
+        """A path from the file: relative to the config's folder if it exists there, else to cwd."""
+        path = Path(raw).expanduser()
+        if path.is_absolute() or self._source is None:
+            return path
+        beside = Path(self._source).parent / path
+        return beside if beside.exists() or not path.exists() else path
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def fingerprint(self) -> str:
+        """Hash of what changes answers or scores (not concurrency, limit or description)."""
+        data = self.to_dict()
+        for key in ("concurrency", "description"):
+            data.pop(key, None)
+        if data.get("data"):
+            data["data"].pop("limit", None)   # a larger limit extends a run rather than forking it
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment config; errors name the file, line or field."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("experiment config not found", path=str(path),
+                          hint="Pass the path of an experiment YAML (see eval/experiments/).")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=str(path),
+                          line=mark.line + 1 if mark else None) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of settings at the top level", path=str(path))
+    return experiment_from_dict(data, source=str(path))
+
+
+def experiment_from_dict(data: dict, *, source: str | None = None) -> ExperimentConfig:
+    """Validate a config mapping (Python API and tests); same errors as for a file."""
+    hint = "See eval/experiments/ for a complete example of each kind."
+    try:
+        cfg = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(msg + more, path=source, field=field, hint=hint) from exc
+    block = KIND_BLOCKS[cfg.kind]
+    for other_kind, other in KIND_BLOCKS.items():
+        if other != block and getattr(cfg, other) is not None:
+            raise ConfigError(f"a '{other}' block belongs to kind '{other_kind}', but this "
+                              f"experiment's kind is '{cfg.kind}'", path=source, field=other,
+                              hint=f"Remove it, or put the settings under '{block}:'.")
+    if cfg.settings() is None:
+        if cfg.kind not in _DEFAULTABLE:
+            raise ConfigError(f"kind '{cfg.kind}' needs a '{block}:' block", path=source,
+                              field=block, hint=hint)
+        defaults = {"position": PositionSettings, "k-sweep": KSweepSettings,
+                    "ordering": OrderingSettings, "prompt-kinds": PromptKindsSettings,
+                    "kv": KVSettings}[cfg.kind]()
+        setattr(cfg, block, defaults)
+    if cfg.kind != "needle" and cfg.data is None:
+        raise ConfigError(f"kind '{cfg.kind}' needs a 'data:' block (questions and passages)",
+                          path=source, field="data", hint=hint)
+    cfg._source = source
+    return cfg
