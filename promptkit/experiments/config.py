@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from promptkit.errors import ConfigError
 from promptkit.evaluation.config import MetricConfig
@@ -232,36 +232,24 @@ class ExperimentConfig(_Strict):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+HINT = "See eval/experiments/ for a complete example of each kind."
+
+
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment config; errors name the file, line or field."""
-    import yaml
+    from promptkit.userfiles import read_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("experiment config not found", path=str(path),
-                          hint="Pass the path of an experiment YAML (see eval/experiments/).")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=str(path),
-                          line=mark.line + 1 if mark else None) from exc
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping of settings at the top level", path=str(path))
-    return experiment_from_dict(data, source=str(path))
+    text, data = read_yaml(Path(path), hint=HINT)
+    return experiment_from_dict(data, source=str(path), text=text)
 
 
-def experiment_from_dict(data: dict, *, source: str | None = None) -> ExperimentConfig:
+def experiment_from_dict(data: dict, *, source: str | None = None,
+                         text: str | None = None) -> ExperimentConfig:
     """Validate a config mapping (Python API and tests); same errors as for a file."""
-    hint = "See eval/experiments/ for a complete example of each kind."
-    try:
-        cfg = ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(msg + more, path=source, field=field, hint=hint) from exc
+    from promptkit.userfiles import validate
+
+    hint = HINT
+    cfg = validate(ExperimentConfig, data, path=source, text=text, hint=hint)
     block = KIND_BLOCKS[cfg.kind]
     for other_kind, other in KIND_BLOCKS.items():
         if other != block and getattr(cfg, other) is not None:

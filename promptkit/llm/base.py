@@ -115,6 +115,21 @@ class ChatModel(ABC):
         return sum(self.count_tokens(m.get("content") or "") + MESSAGE_OVERHEAD_TOKENS
                    for m in messages)
 
+    def _override(self, *, timeout: float | None = None, context_window: int | None = None,
+                  max_concurrency: int | None = None, retries: int | None = None,
+                  backoff: float | None = None) -> None:
+        """Per-instance settings over the class defaults (None keeps the default)."""
+        if timeout is not None:
+            self.timeout_s = timeout
+        if context_window:
+            self.context_window = context_window
+        if max_concurrency:
+            self.max_concurrency = max_concurrency
+        if retries is not None:
+            self.retries = retries
+        if backoff is not None:
+            self.backoff_s = backoff
+
     def limit_key(self) -> str:
         """What the concurrency limit is shared by: one endpoint or one in-process model."""
         return self.spec

@@ -46,15 +46,8 @@ class OllamaModel(ChatModel):
         self.host = (host or ollama_host()).rstrip("/")
         self.public_host = strip_credentials(self.host)
         self.spec = f"ollama:{name}"
-        self.timeout_s = timeout
-        if context_window:
-            self.context_window = context_window
-        if max_concurrency:
-            self.max_concurrency = max_concurrency
-        if retries is not None:
-            self.retries = retries
-        if backoff is not None:
-            self.backoff_s = backoff
+        self._override(timeout=timeout, context_window=context_window,
+                       max_concurrency=max_concurrency, retries=retries, backoff=backoff)
         self._client = None
 
     def limit_key(self) -> str:

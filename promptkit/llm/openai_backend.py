@@ -63,15 +63,8 @@ class OpenAIModel(ChatModel):
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
         self.public_url = strip_credentials(self.base_url)
         self.spec = f"openai:{name}@{self.public_url}" if explicit_url else f"openai:{name}"
-        self.timeout_s = timeout
-        if context_window:
-            self.context_window = context_window
-        if max_concurrency:
-            self.max_concurrency = max_concurrency
-        if retries is not None:
-            self.retries = retries
-        if backoff is not None:
-            self.backoff_s = backoff
+        self._override(timeout=timeout, context_window=context_window,
+                       max_concurrency=max_concurrency, retries=retries, backoff=backoff)
         self._client = None
 
     def limit_key(self) -> str:
