@@ -68,7 +68,8 @@ class TemplateVariableError(UserError):
         if self.unexpected:
             parts.append("unexpected variable(s): " + ", ".join(self.unexpected))
         super().__init__(f"cannot render '{template}': " + "; ".join(parts),
-                         hint="Pass exactly the variables the template names (see `promptkit prompts show`).")
+                         hint="Pass exactly the variables the template names "
+                              "(see `promptkit prompts show`).")
 
 
 class LockError(UserError):

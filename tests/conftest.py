@@ -25,7 +25,8 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 def shared_data() -> Path:
     """../shared/data, or a skip with the reason when this checkout has none."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real evaluation data not found at {SHARED_DATA} (a fresh clone has no ../shared)")
+        pytest.skip(f"real evaluation data not found at {SHARED_DATA} "
+                    "(a fresh clone has no ../shared)")
     return SHARED_DATA
 
 

@@ -57,7 +57,8 @@ class ScriptedPipeline:
         trace = {"prompt": {"name": "rag-answer", "version": 1, "hash": "h1"},
                  "retrieved": [{"id": i, "text": f"text of {i}", "score": 0.5} for i in ids],
                  # the same shape as the real pipeline's trace
-                 "latency": {"total_s": 0.01}, "usage": {"prompt_tokens": 10, "completion_tokens": 2}}
+                 "latency": {"total_s": 0.01},
+                 "usage": {"prompt_tokens": 10, "completion_tokens": 2}}
         return ScriptedAnswer(self.replies.get(question, f"answer to {question}"), trace)
 
 

@@ -390,7 +390,8 @@ def test_position_from_a_chroma_collection(tmp_path):
                                              f"and its lantern festival, written in spring.\n")
     open_collection("exp-test", embedder="fake").ingest([corpus])
     data = tmp_path / "qa.jsonl"
-    data.write_text(json.dumps({"id": "q1", "question": "Where is the lantern festival of Brill held?",
+    data.write_text(json.dumps({"id": "q1",
+                                "question": "Where is the lantern festival of Brill held?",
                                 "answers": ["Quenton"], "gold_docs": ["festival.md"]}) + "\n")
     cfg = {"name": "pos-coll", "kind": "position", "model": "fake:echo",
            "params": {"max_tokens": 64}, "data": {"path": str(data)},

@@ -34,7 +34,8 @@ _state = {"debug": False}
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks (or set PROMPTKIT_DEBUG=1).")):
+def _root(debug: bool = typer.Option(False, "--debug",
+                                     help="Show tracebacks (or set PROMPTKIT_DEBUG=1).")):
     _state["debug"] = debug or os.environ.get("PROMPTKIT_DEBUG", "") not in ("", "0")
 
 

@@ -56,6 +56,8 @@ def render(summary: dict, body: str, *, figure: str | None) -> str:
     ]
     if summary.get("command"):
         lines.append(f"- command: `{summary['command']}`")
+    if summary.get("cache_modes"):
+        lines.append(f"- response cache: {', '.join(summary['cache_modes'])}")
     machine = summary.get("machine") or {}
     if machine:
         lines.append(f"- machine: {machine.get('cpus')} CPU(s), {machine.get('platform')}, "

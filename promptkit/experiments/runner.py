@@ -191,6 +191,8 @@ def analyse(folder: str | Path) -> dict:
         "status": manifest.get("status"), "complete": all(r.complete() for r in runs),
         "cells": [_cell_summary(r, metrics, manifest) for r in runs],
         "command": manifest.get("command"), "machine": manifest.get("machine"),
+        "cache_modes": sorted({i.get("cache_mode") for i in manifest.get("invocations", [])
+                               if i.get("cache_mode")}),
         "info": manifest.get("info", {}),
     }
     summary["timing"] = _timing(manifest, summary["cells"])
@@ -291,7 +293,10 @@ def _open_folder(cfg: ExperimentConfig, run_dir, command: str | None) -> tuple[P
 
     folder = Path(run_dir) if run_dir is not None else \
         rd_mod.runs_root() / rd_mod.new_run_id(cfg.name, cfg.fingerprint())
-    invocation = {"started": rd_mod.now_iso(), "command": command}
+    from promptkit.llm.cache import resolve_mode
+
+    invocation = {"started": rd_mod.now_iso(), "command": command,
+                  "cache_mode": resolve_mode(cfg.cache_mode)}
     if (folder / MANIFEST).is_file():
         manifest = _read(folder)
         if manifest.get("fingerprint") != cfg.fingerprint():
