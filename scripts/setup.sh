@@ -20,6 +20,17 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip)
 
+# Nothing changed since the last successful set-up (same pyproject, script and Python): done.
+# `make demo` and `make test` call this every time, so the no-op must be quick.
+STAMP="$VENV/.promptkit-setup"
+want_stamp=$(cat pyproject.toml scripts/setup.sh | "$VENV/bin/python" -c \
+    'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read() + sys.version.encode()).hexdigest())')
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want_stamp" ] \
+        && "$VENV/bin/python" -c "import promptkit" 2>/dev/null; then
+    echo "setup: up to date ($VENV)"
+    exit 0
+fi
+
 have() { "$VENV/bin/python" - "$1" "$2" <<'PYEOF'
 import sys
 from importlib.metadata import version, PackageNotFoundError
@@ -47,4 +58,5 @@ fi
 
 echo "setup: installing promptkit and its dependencies"
 "${PIP[@]}" install --quiet -e ".[all,dev]" "torch==$TORCH_VERSION" "llama-cpp-python==$LLAMA_VERSION"
+echo "$want_stamp" > "$STAMP"
 echo "setup: done ($VENV)"

@@ -26,8 +26,8 @@ def ask(
                                       help="Prompt ref (default: rag-answer@production; "
                                            "closed-book@production in closed-book mode)."),
     model: str | None = typer.Option(None, "--model", "-m",
-                                     help="Model spec (default: $PROMPTKIT_MODEL or "
-                                          "llamacpp:smollm2-135m)."),
+                                     help="Model spec (default: $PROMPTKIT_MODEL, else the most "
+                                          "capable packaged model installed)."),
     k: int = typer.Option(4, "-k", "--k", help="Passages to retrieve."),
     order: str = typer.Option("ranked", "--order", help="Passage order: ranked, reversed, edges."),
     collection: str = typer.Option("demo", "--collection", "-c", help="Chroma collection."),
@@ -48,12 +48,14 @@ def ask(
     """Answer a question from a collection, streaming tokens, then list the cited sources."""
     import time
 
+    from promptkit.llm.specs import prepare
     from promptkit.pipeline import Pipeline
 
     if mode == "oracle":
         raise typer.BadParameter("oracle mode needs given passages: use the Python API "
                                  "(Pipeline(...).ask(q, contexts=[...]))", param_hint="--mode")
     t0 = time.perf_counter()
+    model = prepare(model, say=_err)   # a packaged model's one-time assembly, explained
     retriever = collection
     if mode == "rag":
         from promptkit.pipeline.demo import ready_collection
@@ -79,18 +81,29 @@ def ask(
         return
     _out("\n")
     _print_sources(answer)
+    _err(f"({answer.trace['model']['spec']}, {answer.trace['latency']['total_s']:.1f} s)")
 
 
 def _print_sources(answer) -> None:
-    """The passages the model was given, cited ones marked: where to check the answer."""
+    """The answer's sources (cited by the model or attributed by support), then the other
+    passages it was given: where to check the answer."""
     retrieval = answer.trace.get("retrieval")
     if not retrieval:
         return
-    cited = {c.number for c in answer.citations}
-    _out("\nSources" + (" (* = cited in the answer)" if cited else " (none cited)") + ":\n")
-    for p in retrieval["packed"]:
-        mark = "*" if p["position"] in cited else " "
-        _out(f" {mark}[{p['position']}] {p['source']}  (score {_fmt(p['score'])})\n")
+    by_n = {c.n: c for c in answer.citations}
+    if by_n:
+        _out("\nSources:\n")
+        for c in answer.citations:
+            how = "cited" if c.kind == "cited" else "attributed"
+            _out(f" [{c.n}] {c.source}  ({how}, support {_fmt(c.score)})\n")
+    else:
+        _out("\nSources: no supporting passage among the "
+             f"{len(retrieval['packed'])} given; check the answer before using it.\n")
+    others = [p for p in retrieval["packed"] if p["position"] not in by_n]
+    if others:
+        _out("Also given:\n")
+        for p in others:
+            _out(f"  [{p['position']}] {p['source']}  (score {_fmt(p['score'])})\n")
 
 
 def _fmt(score) -> str:

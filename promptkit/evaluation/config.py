@@ -42,7 +42,9 @@ class DatasetConfig(_Strict):
 
 class PipelineConfig(_Strict):
     prompt: str = "rag-answer@production"
-    model: str = "llamacpp:smollm2-135m"
+    # Unset: the library's default model ($PROMPTKIT_MODEL, else the most capable packaged
+    # model installed), resolved when the file is read so the run records the actual spec.
+    model: str | None = None
     collection: str = "demo"
     k: int = Field(default=4, ge=1)
     order: Literal["ranked", "reversed", "edges"] = "ranked"
@@ -54,6 +56,14 @@ class PipelineConfig(_Strict):
     # Generation overrides; unset means the prompt version's own params.
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _resolve_model(self) -> PipelineConfig:
+        if not self.model:
+            from promptkit.llm.specs import default_spec
+
+            self.model = default_spec()
+        return self
 
 
 class MetricConfig(_Strict):

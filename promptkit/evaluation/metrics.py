@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from promptkit.errors import MissingDependencyError, NotFoundError, UserError
+from promptkit.evaluation.metrics_answer import Looping, Sourced, SourceGold
 from promptkit.evaluation.metrics_base import (
     OUTCOMES,
     Metric,
@@ -353,6 +354,9 @@ METRICS: dict[str, Callable[..., Metric]] = {
     "latency": Latency,
     "tokens": Tokens,
     "llm_judge": LLMJudge,
+    "looping": Looping,
+    "sourced": Sourced,
+    "source_gold": SourceGold,
 }
 # "ndcg@10" is shorthand for get_metric("ndcg_at_k", k=10).
 _AT_K = {"hit": "hit_at_k", "recall": "recall_at_k", "mrr": "mrr", "ndcg": "ndcg_at_k"}

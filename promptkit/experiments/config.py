@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from promptkit.errors import ConfigError
 from promptkit.evaluation.config import MetricConfig
 
-DEFAULT_MODEL = "llamacpp:smollm2-135m"
 # Generation settings a cell may override (the sampling seed is the experiment's `seed`);
 # anything else in `params` is a typo.
 PARAM_KEYS = ("max_tokens", "temperature")
@@ -152,11 +151,17 @@ KIND_BLOCKS = {"position": "position", "needle": "needle", "k-sweep": "k_sweep",
 _DEFAULTABLE = {"position", "k-sweep", "ordering", "prompt-kinds", "kv"}
 
 
+def _default_model() -> str:
+    from promptkit.llm.specs import default_spec
+
+    return default_spec()
+
+
 class ExperimentConfig(_Strict):
     name: str
     kind: Literal["position", "needle", "k-sweep", "ordering", "prompt-kinds", "kv"]
     description: str = ""
-    model: str = DEFAULT_MODEL
+    model: str = Field(default_factory=lambda: _default_model())
     prompt: str = "multidoc-qa@1"       # grounded prompt (question + context) for the cells
     params: dict[str, Any] = Field(default_factory=lambda: {"max_tokens": 16})
     metrics: list[MetricConfig] = Field(

@@ -36,10 +36,17 @@ class GenParams:
     stop: tuple[str, ...] = ()
     seed: int | None = 0
     top_p: float = 1.0
+    # Multiplies down the odds of tokens seen in the last 64 (llama.cpp's and Ollama's
+    # `repeat_penalty`); 1.0 or None is off. Small models loop without it at temperature 0.
+    repeat_penalty: float | None = None
 
     def as_dict(self) -> dict:
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens,
-                "stop": list(self.stop), "seed": self.seed, "top_p": self.top_p}
+        d = {"temperature": self.temperature, "max_tokens": self.max_tokens,
+             "stop": list(self.stop), "seed": self.seed, "top_p": self.top_p}
+        # Only when set: requests recorded before the option existed keep their cache keys.
+        if self.repeat_penalty is not None:
+            d["repeat_penalty"] = self.repeat_penalty
+        return d
 
     @property
     def deterministic(self) -> bool:

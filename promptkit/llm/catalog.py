@@ -6,9 +6,7 @@ import importlib.util
 import os
 from dataclasses import asdict, dataclass
 
-from promptkit.errors import PromptkitError
 from promptkit.llm.redact import strip_credentials
-from promptkit.llm.specs import DEFAULT_MODEL
 
 PROBE_TIMEOUT_S = 1.5
 
@@ -29,20 +27,28 @@ def _installed(module: str) -> bool:
 
 
 def _llamacpp_entries() -> list[ModelEntry]:
-    from promptkit.llm.llamacpp import smollm2_path
+    from promptkit.llm.packaged import PACKAGED, QWEN_CODER_15B, models_dir
+    from promptkit.llm.specs import default_spec
 
     if not _installed("llama_cpp"):
-        return [ModelEntry(DEFAULT_MODEL, "llamacpp", "not installed",
-                           'pip install "promptkit[llamacpp]"')]
-    try:
-        path = smollm2_path()
-    except PromptkitError as exc:
-        return [ModelEntry(DEFAULT_MODEL, "llamacpp", "not installed", exc.hint or exc.message)]
-    size_mb = path.stat().st_size / 1e6
-    return [ModelEntry(DEFAULT_MODEL, "llamacpp", "installed",
-                       f"default; {path.name} ({size_mb:.0f} MB), in-process"),
-            ModelEntry("llamacpp:/path/to/model.gguf", "llamacpp", "installed",
-                       "any chat GGUF file")]
+        return [ModelEntry(f"llamacpp:{alias}", "llamacpp", "not installed",
+                           'pip install "promptkit[llamacpp]"') for alias in PACKAGED]
+    default = default_spec()
+    entries = []
+    for alias, packaged in PACKAGED.items():
+        spec = f"llamacpp:{alias}"
+        note = ("default; " if spec == default else "") + packaged.note
+        if not packaged.installed():
+            extra = QWEN_CODER_15B.extra if alias == QWEN_CODER_15B.name else "llamacpp"
+            entries.append(ModelEntry(spec, "llamacpp", "not installed",
+                                      f'{packaged.note}: pip install "promptkit[{extra}]"'))
+            continue
+        if alias == QWEN_CODER_15B.name and not (models_dir() / QWEN_CODER_15B.filename).is_file():
+            note += "; assembled on first use"
+        entries.append(ModelEntry(spec, "llamacpp", "installed", note + ", in-process"))
+    entries.append(ModelEntry("llamacpp:/path/to/model.gguf", "llamacpp", "installed",
+                              "any chat GGUF file"))
+    return entries
 
 
 def _ollama_entries(timeout: float) -> list[ModelEntry]:

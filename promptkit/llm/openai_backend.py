@@ -108,6 +108,12 @@ class OpenAIModel(ChatModel):
             req["stop"] = list(params.stop)
         if params.seed is not None:
             req["seed"] = params.seed
+        if params.repeat_penalty is not None and not self.base_url.startswith(OPENAI_URL):
+            # Not in OpenAI's API (which rejects unknown fields); OpenAI-compatible local
+            # servers take it outside the schema: llama.cpp server and LM Studio as
+            # `repeat_penalty`, vLLM as `repetition_penalty`.
+            req["extra_body"] = {"repeat_penalty": params.repeat_penalty,
+                                 "repetition_penalty": params.repeat_penalty}
         return req
 
     def _stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:

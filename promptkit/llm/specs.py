@@ -15,6 +15,7 @@ from pathlib import Path
 from promptkit.errors import NotFoundError, UserError
 from promptkit.llm.base import ChatModel
 
+# The fallback when no better packaged model is installed (see default_spec).
 DEFAULT_MODEL = "llamacpp:smollm2-135m"
 MODEL_ENV_VAR = "PROMPTKIT_MODEL"
 
@@ -63,7 +64,27 @@ BACKENDS: dict[str, tuple[Callable[[], Callable], Callable | None]] = {
 
 
 def default_spec() -> str:
-    return os.environ.get(MODEL_ENV_VAR) or DEFAULT_MODEL
+    """$PROMPTKIT_MODEL, else the most capable packaged model installed, else SmolLM2."""
+    env = os.environ.get(MODEL_ENV_VAR, "").strip()
+    if env:
+        return env
+    from promptkit.llm.packaged import best_installed
+
+    best = best_installed()
+    return f"llamacpp:{best}" if best else DEFAULT_MODEL
+
+
+def prepare(spec: str | None = None, say: Callable[[str], None] | None = None) -> str:
+    """Resolve the spec and do a packaged model's one-time set-up (assembly) with progress
+    shown through `say`, so the first answer's wait is explained. Returns the spec."""
+    spec = spec or default_spec()
+    backend, name = parse_spec(spec)
+    if backend == "llamacpp":
+        from promptkit.llm.packaged import PACKAGED
+
+        if name in PACKAGED:
+            PACKAGED[name].locate(say=say)
+    return spec
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -92,7 +113,7 @@ def _check_options(target: Callable, spec: str, opts: dict) -> None:
 
 def get_model(spec: str | None = None, *, cache_mode: str | None = None,
               cache_path: str | Path | None = None, **opts) -> ChatModel:
-    """Resolve a model spec (default: $PROMPTKIT_MODEL or llamacpp:smollm2-135m).
+    """Resolve a model spec (default: `default_spec()`).
 
     `cache_mode` / `cache_path` attach the response cache (mode default: $PROMPTKIT_CACHE_MODE,
     else read-write). Fakes are uncached unless a cache is asked for explicitly, so scripted

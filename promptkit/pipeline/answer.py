@@ -2,40 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 
-from promptkit.pipeline.pack import Packing
+from promptkit.pipeline.attribution import Citation, parse_citations
 
-# "[2]", "[1, 3]", "[1][2]", "[2; 4]": numbers inside square brackets, comma/semicolon lists.
-_MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
-
-
-@dataclass
-class Citation:
-    number: int        # the [n] in the answer
-    id: str            # chunk id in the store
-    source: str
-
-
-def parse_citations(text: str, packing: Packing | None) -> list[Citation]:
-    """Citations for the [n] markers that name a passage in the prompt, first mention first.
-
-    Numbers with no passage behind them (a model inventing "[7]" when it saw four) are ignored:
-    a citation must point at something the model was actually shown.
-    """
-    if packing is None:
-        return []
-    found: list[Citation] = []
-    seen: set[int] = set()
-    for match in _MARKER.finditer(text):
-        for part in re.split(r"[,;]", match.group(1)):
-            n = int(part)
-            packed = packing.chunk_for(n)
-            if packed is not None and n not in seen:
-                seen.add(n)
-                found.append(Citation(n, packed.chunk.id, packed.chunk.source))
-    return found
+__all__ = ["Answer", "Citation", "parse_citations"]
 
 
 @dataclass
@@ -47,8 +18,13 @@ class Answer:
 
     @property
     def sources(self) -> list[str]:
-        """Distinct sources cited, in citation order."""
+        """Distinct sources, cited or attributed, in answer order."""
         return list(dict.fromkeys(c.source for c in self.citations))
+
+    @property
+    def supported(self) -> bool:
+        """Whether any passage given supports the answer (cited or attributed)."""
+        return bool(self.citations)
 
     @property
     def cache_hit(self) -> bool:

@@ -30,8 +30,10 @@ def ready_collection(name: str = DEMO_COLLECTION, *, chroma_url: str | None = No
     if not corpus.is_dir():
         raise UserError(f"the demo corpus is missing at {corpus}",
                         hint="Ingest your own documents: promptkit ingest PATH --collection demo")
+    seeded = _seed_vectors(collection)
     say(f"First run: building the '{name}' collection from {corpus} "
-        "(embedding on CPU, about a minute; later runs reuse it) ...")
+        + ("(vectors shipped with the corpus; a few seconds) ..." if seeded else
+           "(embedding on CPU, about a minute; later runs reuse it) ..."))
     shown = {"step": -1}
 
     def progress(p) -> None:
@@ -44,3 +46,18 @@ def ready_collection(name: str = DEMO_COLLECTION, *, chroma_url: str | None = No
     report = collection.ingest([corpus], progress=progress)
     say(f"Ingested: {report}")
     return collection
+
+
+def seed_path(embedder_name: str):
+    """Vectors of the demo corpus's chunks made by `embedder_name`, shipped beside it."""
+    from promptkit.paths import demo_corpus_dir
+
+    return demo_corpus_dir().parent / f"demo.{embedder_name}.npz"
+
+
+def _seed_vectors(collection) -> int:
+    """Preload the demo chunks' vectors: the first answer need not wait for a CPU embedding
+    of the whole corpus. Only vectors of the same model and version are taken."""
+    embedder = collection.embedder
+    seed = getattr(embedder, "seed", None)
+    return seed(seed_path(embedder.name)) if seed else 0

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from promptkit.errors import UserError
 from promptkit.llm.base import ChatModel, GenParams
-from promptkit.pipeline.answer import Answer, parse_citations
+from promptkit.pipeline.answer import Answer
+from promptkit.pipeline.attribution import Attributor, parse_citations
 from promptkit.pipeline.pack import ORDERS, ContextChunk, Packing, pack
 
 MODES = ("rag", "closed-book", "oracle")
@@ -35,12 +36,15 @@ class Pipeline:
                  k: int = 4, order: str = "ranked", mmr: bool = False, hybrid: bool = False,
                  where: dict | None = None, min_score: float | None = None, mode: str = "rag",
                  cache_mode: str | None = None, cache_path=None, max_tokens: int | None = None,
-                 temperature: float | None = None, seed: int | None = None):
+                 temperature: float | None = None, seed: int | None = None,
+                 attribute: bool = True):
         _check_choice(mode, MODES, "pipeline mode")
         _check_choice(order, ORDERS, "context order")
         if k < 1:
             raise UserError(f"k must be at least 1, got {k}")
         self.mode, self.k, self.order = mode, k, order
+        # Attribute unmarked answer sentences to passages (sources on every answer).
+        self.attribute = attribute
         self.mmr, self.hybrid, self.where, self.min_score = mmr, hybrid, where, min_score
         self.prompt = self._load_prompt(prompt or DEFAULT_PROMPTS[mode])
         self._model_arg = model
@@ -176,8 +180,21 @@ class Pipeline:
             "finish_reason": gen.finish_reason,
             "attempts": gen.attempts,
         }
-        return Answer(question=question, text=gen.text,
-                      citations=parse_citations(gen.text, packing), trace=trace)
+        citations, unsupported = self.sources(gen.text, packing)
+        trace["citations"] = [asdict(c) for c in citations]
+        trace["unsupported_markers"] = unsupported
+        trace["latency"]["attribute_s"] = round(time.perf_counter() - t_done, 6)
+        return Answer(question=question, text=gen.text, citations=citations, trace=trace)
+
+    def sources(self, text: str, packing: Packing | None) -> tuple[list, list[int]]:
+        """(sources, unsupported markers): `[n]` markers checked against the passages, the
+        other sentences attributed."""
+        if packing is None:
+            return [], []
+        if not self.attribute:
+            return parse_citations(text, packing), []
+        attributor = Attributor(getattr(self._retriever, "embedder", None))
+        return attributor.citations(text, packing), attributor.unsupported
 
     def _retrieval_trace(self, mode: str, retrieved: list[ContextChunk],
                          packing: Packing | None) -> dict | None:

@@ -62,6 +62,7 @@ class Params(_Strict):
     stop: list[str] = Field(default_factory=list)
     seed: int | None = 0
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    repeat_penalty: float | None = Field(default=None, ge=1.0, le=2.0)
 
 
 def content_hash(data: Any) -> str:
@@ -250,7 +251,7 @@ class PromptSpec(_Strict):
 
         p = self.params
         return GenParams(temperature=p.temperature, max_tokens=p.max_tokens, stop=tuple(p.stop),
-                         seed=p.seed, top_p=p.top_p)
+                         seed=p.seed, top_p=p.top_p, repeat_penalty=p.repeat_penalty)
 
 
 __all__ = ["Example", "ExampleSelection", "Params", "PromptSpec", "content_hash"]

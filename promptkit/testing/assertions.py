@@ -53,7 +53,7 @@ class Judged:
 
     text: str
     case: CaseSpec
-    citations: list[dict] = field(default_factory=list)   # {"number", "id", "source"}
+    citations: list[dict] = field(default_factory=list)   # {"n", "chunk_id", "source", "kind"}
     contexts: list[str] = field(default_factory=list)     # passage texts shown to the model
     retrieved: list[dict] = field(default_factory=list)   # {"id", "source", "score", "rank"}
     latency_s: float | None = None
@@ -261,16 +261,23 @@ def check_latency(spec: LatencySpec, j: Judged, tools: Tools) -> Outcome:
 def check_cites(spec: CitesSpec, j: Judged, tools: Tools) -> Outcome:
     sources = [*spec.sources, *(j.case.gold_docs if spec.gold else [])]
     label = f"cites >= {spec.min}" + (f" from {_short(sources)}" if sources else "")
-    cited = [f"[{c['number']}] {c.get('source', '')}".strip() for c in j.citations]
-    if len(j.citations) < spec.min:
+    # Only sources the model marked with [n] count here; attributed ones are promptkit's guess.
+    marked = [c for c in j.citations if c.get("kind", "cited") == "cited"]
+    cited = [f"[{_n(c)}] {c.get('source', '')}".strip() for c in marked]
+    if len(marked) < spec.min:
         shown = f": {', '.join(cited)}" if cited else ""
-        return Outcome(spec.type, label, False, f"{len(j.citations)} citation(s){shown}")
+        return Outcome(spec.type, label, False, f"{len(marked)} citation(s){shown}")
     if sources:
-        hit = [c for c in j.citations if _source_matches(c.get("source", ""), sources)]
+        hit = [c for c in marked if _source_matches(c.get("source", ""), sources)]
         if not hit:
             return Outcome(spec.type, label, False, f"cited only {', '.join(cited)}")
-        return Outcome(spec.type, label, True, f"cites [{hit[0]['number']}] {hit[0]['source']}")
+        return Outcome(spec.type, label, True, f"cites [{_n(hit[0])}] {hit[0]['source']}")
     return Outcome(spec.type, label, True, f"cites {', '.join(cited)}")
+
+
+def _n(citation: dict) -> int:
+    # Recorded before citations had a kind, the number was stored as "number".
+    return citation.get("n", citation.get("number"))
 
 
 def _source_matches(source: str, wanted: Iterable[str]) -> bool:

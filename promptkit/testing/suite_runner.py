@@ -127,8 +127,10 @@ class CaseResult:
             lines.append("output:")
             lines.append(indent_output(run.text))
             if run.citations:
-                lines.append("citations: " + ", ".join(f"[{c['number']}] {c.get('source', '')}"
-                                                       for c in run.citations))
+                lines.append("sources: " + ", ".join(
+                    f"[{c.get('n', c.get('number'))}] {c.get('source', '')}"
+                    + (" (attributed)" if c.get("kind") == "attributed" else "")
+                    for c in run.citations))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
