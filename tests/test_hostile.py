@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from promptkit.cli import run
 
@@ -89,8 +90,9 @@ def _dataset(w: World) -> Path:
 
 def _config(w: World, name: str, pipeline: dict) -> Path:
     path = w.tmp / f"{name}.yaml"
-    path.write_text(json.dumps({"name": name, "dataset": {"path": w.need("dataset")},
-                                "pipeline": pipeline, "metrics": ["token_f1", "contains_any"]}))
+    path.write_text(yaml.safe_dump({"name": name, "dataset": {"path": w.need("dataset")},
+                                    "pipeline": pipeline,
+                                    "metrics": ["token_f1", "contains_any"]}))
     return path
 
 
@@ -130,6 +132,7 @@ BUILDERS: dict[str, Callable[[World], object]] = {
     "collection": _collection,
     "dataset": _dataset,
     "closed_book_config": lambda w: _config(w, "cb", {"mode": "closed-book",
+                                                      "prompt": "closed-book@production",
                                                       "model": "fake:echo"}),
     "bad_model_config": lambda w: _config(w, "badmodel", {"mode": "closed-book",
                                                           "model": "nosuch:thing"}),
@@ -139,6 +142,10 @@ BUILDERS: dict[str, Callable[[World], object]] = {
     "empty_collection_config": lambda w: (_empty_collection(),
                                           _config(w, "rag", {"collection": "empty",
                                                              "model": "fake:echo"}))[1],
+    "nan_config": lambda w: _config(w, "nan", {"mode": "closed-book", "model": "fake:echo",
+                                               "min_score": float("nan")}),
+    "zero_tokens_config": lambda w: _config(w, "zero", {"mode": "closed-book",
+                                                        "model": "fake:echo", "max_tokens": 0}),
     "run": _run,
     "prompts": _prompts,
     "not_gguf": _not_gguf,
@@ -203,6 +210,8 @@ ROWS = [
     Row("search-where-bad-field-operator", ["search", "engine", "-c", "<collection>",
                                             "--where", '{"lang": {"$like": "e"}}'],
         2, ("--where", "$like")),
+    Row("collections-delete-needs-yes", ["collections", "delete", "<collection>"],
+        2, ("needs confirmation", "--yes")),
     Row("search-k-zero", ["search", "engine", "-c", "<collection>", "-k", "0"], 2, ("-k",)),
     # ---- ask -----------------------------------------------------------------------------
     Row("ask-max-tokens-zero", ["ask", "q", "--mode", "closed-book", "-m", "fake:echo",
@@ -234,6 +243,10 @@ ROWS = [
         2, ("--html", "is a folder", "report.html")),
     Row("eval-report-html-folder-missing", ["eval", "report", "<run>", "--html",
                                             "<tmp>/nowhere/r.html"], 2, ("does not exist",)),
+    Row("eval-run-min-score-nan", ["eval", "run", "<nan_config>"],
+        2, ("nan.yaml", "pipeline.min_score"), after=_no_new_run),
+    Row("eval-run-max-tokens-zero", ["eval", "run", "<zero_tokens_config>"],
+        2, ("zero.yaml", "pipeline.max_tokens"), after=_no_new_run),
     Row("eval-run-missing-config", ["eval", "run", "<tmp>/nope.yaml"], 2, ("file not found",)),
     # ---- test (regression suites) --------------------------------------------------------
     Row("test-file-outside-the-suite-rule", ["test", "<not_a_suite>"],

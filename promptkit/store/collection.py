@@ -172,7 +172,8 @@ class Collection:
         under several file names would otherwise fill several of the k places).
         """
         _check_search(query, k, mmr_lambda, min_score, where)
-        self.refresh()
+        if self.location.url is None:   # a server is never stale: spare it a request per search
+            self.refresh()
         if self.count() == 0:
             return []
         qv = self.embedder.embed_query(query)
