@@ -71,16 +71,19 @@ def exclusive(lock_path: Path, *, busy: type[Busy] = Busy, what: str,
     from filelock import FileLock, Timeout
 
     lock_path = Path(lock_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
     # A fresh lock object (its own open file) per call: two users in one process exclude each
     # other just as two processes do.
     lock = FileLock(str(lock_path))
     try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except Timeout:
         holder = read_holder(lock_path)
         raise busy(f"{what} another process ({describe_holder(holder)})",
                    holder=holder, hint=hint) from None
+    except OSError as exc:   # e.g. --run-dir names a file, or a folder we may not write
+        raise UserError(f"cannot lock {lock_path.parent}: {exc.strerror or exc}",
+                        hint="Give a folder this user can create and write.") from None
     holder_file = _holder_path(lock_path)
     try:
         holder_file.write_text(json.dumps({

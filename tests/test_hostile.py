@@ -247,6 +247,8 @@ ROWS = [
         2, ("nan.yaml", "pipeline.min_score"), after=_no_new_run),
     Row("eval-run-max-tokens-zero", ["eval", "run", "<zero_tokens_config>"],
         2, ("zero.yaml", "pipeline.max_tokens"), after=_no_new_run),
+    Row("eval-run-run-dir-is-a-file", ["eval", "run", "<closed_book_config>", "--run-dir",
+                                       "<dataset>"], 2, ("cannot lock", "qa.jsonl")),
     Row("eval-run-missing-config", ["eval", "run", "<tmp>/nope.yaml"], 2, ("file not found",)),
     # ---- test (regression suites) --------------------------------------------------------
     Row("test-file-outside-the-suite-rule", ["test", "<not_a_suite>"],
