@@ -24,12 +24,22 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, list | dict | set):
+                # `[a, b]: 1` or `? {x: 1}`: no file of ours has such keys (and a set of seen
+                # keys cannot hold them).
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be plain text, not a {_yaml_kind(key)}",
+                    key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key '{key}' appears twice in the same mapping",
                     key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_kind(value: Any) -> str:
+    return {list: "list", dict: "mapping", set: "set"}.get(type(value), type(value).__name__)
 
 
 def read_yaml(path: Path, *, hint: str | None = None) -> tuple[str, dict]:
@@ -51,6 +61,11 @@ def read_yaml(path: Path, *, hint: str | None = None) -> tuple[str, dict]:
         raise ConfigError(f"not valid YAML: {problem}", path=str(path),
                           line=mark.line + 1 if mark else None,
                           hint="Check indentation and quoting near that line.") from None
+    except RecursionError:
+        raise ConfigError("nested too deeply to read (lists or mappings inside each other "
+                          "hundreds of levels down)", path=str(path),
+                          hint="No promptkit file needs more than a few levels; "
+                               "check that the file is the one you meant.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping of keys at the top level, "
                           f"got {type(data).__name__}", path=str(path), hint=hint)

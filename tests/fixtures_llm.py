@@ -145,6 +145,7 @@ class FaultServer:
         self.behaviours = list(behaviours)
         self.hits = 0
         self.auth_headers: list[str] = []
+        self.paths: list[str] = []          # request path + query of every POST
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -157,6 +158,7 @@ class FaultServer:
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 outer.auth_headers.append(self.headers.get("authorization", ""))
+                outer.paths.append(self.path)
                 index = min(outer.hits, len(outer.behaviours) - 1)
                 outer.hits += 1
                 behaviour = outer.behaviours[index]

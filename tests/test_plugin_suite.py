@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 # pytester's in-process runs drop modules first imported inside them; a C extension such as
 # numpy cannot be imported twice, so what the runs use is imported here first.
 import promptkit.evaluation.stats  # noqa: E402,F401
@@ -95,6 +97,31 @@ def test_a_malformed_suite_is_a_collection_error_naming_file_case_and_field(pyte
     assert "mini.yaml:17: field 'cases[1].assert[0].type': case 'missing':" in out
     assert "unknown assertion type 'contains_any' (did you mean 'contains-any'?)" in out
     assert "Traceback" not in out
+
+
+def test_an_unexpected_error_in_one_suite_is_that_suite_s_error_not_internal(pytester,
+                                                                             monkeypatch):
+    # Whatever a suite file can still do to the loader that is not a promptkit error must be
+    # reported as that file's collection error (pytest 9's Collector.repr_failure takes no
+    # `style`: passing one made it an INTERNALERROR, exit 3).
+    import promptkit.testing.suite as suite_mod
+
+    real = suite_mod.load_suite
+
+    def load(path):
+        if path.name == "broken.yaml":
+            raise RuntimeError("the loader tripped on broken.yaml")
+        return real(path)
+
+    monkeypatch.setattr(suite_mod, "load_suite", load)
+    write_suite(pytester)
+    write_suite(pytester, name="broken.yaml")
+    result = run(pytester, "--promptkit-mode", "live")
+    out = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in out
+    assert result.ret == pytest.ExitCode.INTERRUPTED   # 2: a collection error, as for bad YAML
+    assert "ERROR collecting suites/broken.yaml" in out
+    assert "the loader tripped on broken.yaml" in out
 
 
 def test_replay_miss_fails_the_case_and_says_how_to_record(pytester):

@@ -153,7 +153,7 @@ def test_search_modes(tmp_path):
 
 def test_writer_lock_gives_a_clear_error(small_corpus):
     coll = open_collection("locked", embedder="fake")
-    with writer_lock(coll.location.key, coll.name):
+    with writer_lock(coll.location, coll.name):
         with pytest.raises(CollectionBusy, match=f"pid {os.getpid()}"):
             coll.ingest([small_corpus])
     assert coll.ingest([small_corpus]).added == 3   # released afterwards

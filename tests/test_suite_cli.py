@@ -26,7 +26,7 @@ cases:
 
 
 def test_options_become_plugin_arguments(tmp_path):
-    suite = tmp_path / "s.yaml"
+    suite = tmp_path / "s.suite.yaml"
     suite.write_text(SUITE)
     args = pytest_args([suite], mode="replay", prompts=["a@1", "a@2"], bless=True, repeats=3,
                        select="ok", report=tmp_path / "r.json", verbose=2, extra=["-x"])

@@ -28,7 +28,7 @@ def ask(
     model: str | None = typer.Option(None, "--model", "-m",
                                      help="Model spec (default: $PROMPTKIT_MODEL, else the most "
                                           "capable packaged model installed)."),
-    k: int = typer.Option(4, "-k", "--k", help="Passages to retrieve."),
+    k: int = typer.Option(4, "-k", "--k", min=1, help="Passages to retrieve."),
     order: str = typer.Option("ranked", "--order", help="Passage order: ranked, reversed, edges."),
     collection: str = typer.Option("demo", "--collection", "-c", help="Chroma collection."),
     mode: str = typer.Option("rag", "--mode", help="rag or closed-book."),
@@ -41,7 +41,8 @@ def ask(
     cache_mode: str | None = typer.Option(None, "--cache-mode",
                                           help="off, read-write, record or replay "
                                                "(default: $PROMPTKIT_CACHE_MODE or read-write)."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Answer length limit."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1,
+                                          help="Answer length limit (tokens, at least 1)."),
     chroma_url: str | None = typer.Option(None, "--chroma-url", envvar="PROMPTKIT_CHROMA_URL",
                                           help="Chroma server URL (default: the embedded store)."),
 ) -> None:

@@ -58,7 +58,9 @@ def ingest_cmd(
 ):
     """Chunk, embed and store documents; re-running only embeds what changed."""
     from promptkit.store import open_collection
+    from promptkit.store.ingest import check_request
 
+    check_request(paths, chunk_tokens, overlap)   # a typo must not create an empty collection
     coll = open_collection(collection, embedder=embedder, chroma_url=chroma_url)
     with _IngestBar(enabled=not as_json) as bar:
         report = coll.ingest(paths, chunk_tokens=chunk_tokens, overlap=overlap,
@@ -160,6 +162,9 @@ def search_cmd(
                         '\'{"lang": "es"}\'.')] = None,
     exact: Annotated[bool, typer.Option(
         "--exact", help="Brute-force search instead of the HNSW index.")] = False,
+    dedupe: Annotated[bool, typer.Option(
+        "--dedupe", help="Keep one hit per distinct text (the same passage in several files "
+                         "fills one place, not several).")] = False,
     collection: CollectionName = "demo",
     embedder: EmbedderName = None,
     chroma_url: ChromaUrl = None,
@@ -170,7 +175,7 @@ def search_cmd(
 
     coll = open_collection(collection, embedder=embedder, chroma_url=chroma_url, create=False)
     hits = coll.search(query, k=k, mmr=mmr, hybrid=hybrid, min_score=min_score,
-                       where=_parse_where(where), exact=exact)
+                       where=_parse_where(where), exact=exact, dedupe=dedupe)
     if as_json:
         _print_json([h.to_dict() for h in hits])
         return

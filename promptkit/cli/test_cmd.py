@@ -34,6 +34,7 @@ def pytest_args(suites: list[Path], *, mode: str | None, prompts: list[str], ble
         if not path.exists():
             raise UserError(f"suite path not found: {path}",
                             hint="Pass a suite YAML file or a folder of them.")
+        _check_suite_name(path)
     args = [str(p) for p in suites]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         args += ["-p", "promptkit"]   # entry-point plugins are off: load ours by name
@@ -51,6 +52,20 @@ def pytest_args(suites: list[Path], *, mode: str | None, prompts: list[str], ble
     if verbose:
         args.append("-" + "v" * verbose)
     return args + list(extra)
+
+
+def _check_suite_name(path: Path) -> None:
+    """A YAML file outside the suite naming rule would get pytest's bare "not found"."""
+    from promptkit.errors import UserError
+
+    try:
+        from promptkit.testing.plugin import SUITE_RULE, is_suite_path
+    except ImportError:   # no pytest: the command says so itself, next
+        return
+    if path.is_file() and not is_suite_path(path):
+        raise UserError(f"{path} is not a suite file: {SUITE_RULE}",
+                        hint=f"Rename it to {path.with_suffix('').name}.suite.yaml, or move it "
+                             "into a folder named suites/.")
 
 
 @app.command("test")
@@ -94,8 +109,10 @@ def test(
     code = int(pytest.main(args))
     if code == int(pytest.ExitCode.NO_TESTS_COLLECTED):
         where = " ".join(str(s) for s in suites or []) or str(DEFAULT_SUITES)
+        from promptkit.testing.plugin import SUITE_RULE
+
         raise UserError(f"no suite cases found in {where}",
-                        hint="Suites are YAML files in a folder named 'suites', or *.suite.yaml.")
+                        hint=SUITE_RULE[0].upper() + SUITE_RULE[1:] + ".")
     if code == int(pytest.ExitCode.USAGE_ERROR):
         code = 2
     raise typer.Exit(code)   # pytest's failures must reach the exit code

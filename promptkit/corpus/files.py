@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,10 @@ def list_files(paths: Sequence[str | Path], include: Sequence[str] = (),
             return   # outside the include globs: not part of this corpus, nothing to report
         if exclude and _matches(rel, exclude):
             return
+        special = special_file(path)
+        if special:
+            skipped.append(Skip(str(path), special))
+            return
         if path.suffix.lower() not in LOADERS:
             kind = path.suffix.lower() or "(no extension)"
             skipped.append(Skip(str(path), f"unsupported file type {kind}; supported: "
@@ -69,13 +74,36 @@ def list_files(paths: Sequence[str | Path], include: Sequence[str] = (),
         if path.is_dir():
             for file in _walk(path):
                 consider(file, file.relative_to(path).as_posix(), explicit=False)
-        elif path.is_file():
-            consider(path, path.name, explicit=True)
         elif path.exists():
-            skipped.append(Skip(str(path), "not a regular file or folder"))
+            consider(path, path.name, explicit=True)
         else:
             skipped.append(Skip(str(path), "does not exist"))
     return FileList(files, skipped, roots)
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+            (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a document, if it is not a regular file; else None.
+
+    Reading a FIFO blocks until something writes to it, and a device may never end: such
+    files are listed as skipped without being opened.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"   # e.g. a symlink to nothing
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
+    return f"{kind}, not a regular file: skipped without reading it"
+
+
+def missing_paths(paths: Sequence[str | Path]) -> list[str]:
+    """The paths asked for that do not exist (a typo, most likely)."""
+    return [str(p) for p in paths if not Path(p).expanduser().exists()]
 
 
 def under(file: str, roots: Sequence[Path]) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from promptkit.errors import UserError
 from promptkit.evaluation.compare import RunComparison, compare_runs, load_run
 from promptkit.evaluation.config import EvalConfig, config_from_dict, load_config
 from promptkit.evaluation.datasets import Case, Dataset, from_records
@@ -67,11 +68,26 @@ def report(run: str | Path, *, compare_to: str | Path | None = None, html: str |
     """Markdown report of a run (and of its comparison with `compare_to`); writes HTML if asked."""
     from promptkit.evaluation.report import compare_markdown, run_markdown
 
+    if html is not None:
+        _check_writable(Path(html))   # before the work, not after it
     loaded = load_run(run)
     cmp = compare_runs(loaded, load_run(compare_to), alpha=alpha) if compare_to else None
     text = run_markdown(loaded) + ("\n" + compare_markdown(cmp) if cmp else "")
     if html is not None:
         from promptkit.evaluation.report_html import render_html
 
-        Path(html).write_text(render_html(loaded, cmp), encoding="utf-8")
+        try:
+            Path(html).write_text(render_html(loaded, cmp), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write the HTML report to {html}: "
+                            f"{exc.strerror or exc}") from None
     return text
+
+
+def _check_writable(path: Path) -> None:
+    if path.is_dir():
+        raise UserError(f"--html {path} is a folder; it takes the name of the file to write",
+                        hint=f"For example: --html {path / 'report.html'}")
+    if not path.parent.is_dir():
+        raise UserError(f"--html {path}: the folder {path.parent} does not exist",
+                        hint="Create it first, or write the report somewhere that exists.")

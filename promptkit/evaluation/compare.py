@@ -87,6 +87,8 @@ def compare_runs(run_a, run_b, *, alpha: float = 0.05, metrics: list[str] | None
 
     a = run_a if isinstance(run_a, LoadedRun) else load_run(run_a)
     b = run_b if isinstance(run_b, LoadedRun) else load_run(run_b)
+    if metrics:
+        _check_metric_names(metrics, a, b)
     names = metrics or [m for m in a.metric_names() if m in set(b.metric_names())]
     out = []
     for name in names:
@@ -117,6 +119,19 @@ def compare_runs(run_a, run_b, *, alpha: float = 0.05, metrics: list[str] | None
             if alone:
                 warnings.append(f"only run {label} scored: {', '.join(alone)} (not compared)")
     return RunComparison(a, b, alpha, out, _changed_settings(a.config, b.config), warnings)
+
+
+def _check_metric_names(wanted: list[str], a: LoadedRun, b: LoadedRun) -> None:
+    """A metric neither run scored is a typo, not a metric to report as "not scored"."""
+    from promptkit.errors import NotFoundError
+
+    known = set(a.metric_names()) | set(b.metric_names())
+    for name in wanted:
+        if name not in known:
+            raise NotFoundError("metric", name, known,
+                                hint="Name metrics as the runs' summaries do (see `promptkit "
+                                     "eval report RUN`), or leave out --metric to compare "
+                                     "every metric both runs scored.")
 
 
 def _largest_changes(pairing, top: int) -> list[dict]:

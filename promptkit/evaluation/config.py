@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -23,6 +24,16 @@ from pydantic import (
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _off_is_false(value):
+    # YAML 1.1 reads an unquoted `off` (and `no`, `false`) as the boolean false: it means off.
+    return "off" if value is False else value
+
+
+# The response cache mode of a config file; `cache_mode: off` works unquoted.
+CacheMode = Annotated[Literal["off", "read-write", "record", "replay"] | None,
+                      BeforeValidator(_off_is_false)]
 
 
 class DatasetConfig(_Strict):
@@ -41,7 +52,9 @@ class DatasetConfig(_Strict):
 
 
 class PipelineConfig(_Strict):
-    prompt: str = "rag-answer@production"
+    # None: the mode's own default prompt (rag-answer@production, closed-book@production), as
+    # `promptkit ask` chooses it.
+    prompt: str | None = None
     # Unset: the library's default model ($PROMPTKIT_MODEL, else the most capable packaged
     # model installed), resolved when the file is read so the run records the actual spec.
     model: str | None = None
@@ -52,10 +65,18 @@ class PipelineConfig(_Strict):
     mmr: bool = False
     hybrid: bool = False
     where: dict | None = None
-    min_score: float | None = None
+    min_score: float | None = Field(default=None, allow_inf_nan=False)
     # Generation overrides; unset means the prompt version's own params.
     max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0)
+    temperature: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _default_prompt(self) -> PipelineConfig:
+        if self.prompt is None:
+            from promptkit.pipeline.pipeline import DEFAULT_PROMPTS
+
+            self.prompt = DEFAULT_PROMPTS[self.mode]
+        return self
 
     @model_validator(mode="after")
     def _resolve_model(self) -> PipelineConfig:
@@ -80,7 +101,7 @@ class EvalConfig(_Strict):
     seed: int = 0
     concurrency: int = Field(default=1, ge=1)
     # None: the LLM layer's default ($PROMPTKIT_CACHE_MODE, else read-write).
-    cache_mode: Literal["off", "read-write", "record", "replay"] | None = None
+    cache_mode: CacheMode = None
     on_bad_lines: Literal["skip", "stop"] = "skip"
 
     # Where the file was read from: relative dataset paths are resolved against it.
@@ -119,7 +140,10 @@ class EvalConfig(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of the settings that change answers or scores (not concurrency or labels)."""
-        data = self.to_dict()
+        from promptkit.llm.redact import public_data
+
+        # Credentials in a model URL change no answer (and a hash of a key is not for disk).
+        data = public_data(self.to_dict())
         for key in ("concurrency", "on_bad_lines"):
             data.pop(key, None)
         data["dataset"].pop("limit", None)  # a larger limit extends a run rather than forking it

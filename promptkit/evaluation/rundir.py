@@ -16,11 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from promptkit.errors import ConfigError, NotFoundError
+from promptkit.locking import Busy, exclusive
 
 CONFIG = "config.yaml"
 MANIFEST = "manifest.json"
 CASES = "cases.jsonl"
 SUMMARY = "summary.json"
+LOCK = ".lock"   # held by the process writing the run (see promptkit.locking)
+
+
+class RunFolderBusy(Busy):
+    """Another process is writing this run folder."""
 
 
 def runs_root() -> Path:
@@ -52,6 +58,14 @@ class RunDir:
 
     def exists(self) -> bool:
         return (self.path / MANIFEST).is_file()
+
+    def lock(self):
+        """One writer per run folder: a second `eval run --run-dir` here stops at once (exit 2)."""
+        return exclusive(self.path / LOCK, busy=RunFolderBusy,
+                         what=f"run folder {self.path} is being written by",
+                         hint="Wait for that run to finish (or stop it): the same command then "
+                              "resumes whatever is left. To run again alongside it, pick "
+                              "another --run-dir.")
 
     # ------------------------------------------------------------ small JSON files
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from promptkit.errors import BackendError, ConfigError, PromptkitError, UserError
 from promptkit.evaluation import rundir as rd_mod
 from promptkit.evaluation.aggregate import summarise
-from promptkit.evaluation.config import EvalConfig, config_from_dict, load_config
+from promptkit.evaluation.config import HINT, EvalConfig, config_from_dict, load_config
 from promptkit.evaluation.datasets import BadRecord, Case, Dataset, load_dataset
 from promptkit.evaluation.rundir import RunDir
 from promptkit.evaluation.scoring import build_metrics, metric_info, score_answer
@@ -75,7 +75,18 @@ def run_eval(config: EvalConfig | str | Path, run_dir: str | Path | None = None,
         raise ConfigError("the dataset has no usable cases", path=ds.path)
 
     metrics = build_metrics(cfg.metrics, source=cfg.source)
-    run = _open_run(cfg, ds, run_dir, metrics)
+    if pipeline is None:
+        check_pipeline(cfg, ds.cases)   # a typo must not leave a failed run folder behind
+    run = _run_dir(cfg, run_dir)
+    with run.lock():
+        return _run_locked(run, cfg, ds, metrics, pipeline, progress, notify)
+
+
+def _run_locked(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list,
+                pipeline: Asker | None, progress: ProgressFn | None,
+                notify: NotifyFn) -> RunResult:
+    """The run itself, with the run folder locked against a second writer."""
+    _open_run(run, cfg, ds, metrics)
     notify(f"run folder: {run.path}")
     done = run.finished()
     pairs = [(case, r) for case in ds.cases for r in range(cfg.repeats)]
@@ -178,6 +189,34 @@ def _contexts_for(case: Case, cfg: EvalConfig) -> list | None:
     if cfg.pipeline.mode == "closed-book" or not case.contexts:
         return None
     return case.contexts
+
+
+def check_pipeline(cfg: EvalConfig, cases: list[Case]) -> None:
+    """Resolve the config's prompt, model spec and collection without loading a model."""
+    from promptkit.pipeline import Pipeline
+    from promptkit.pipeline.demo import check_collection
+
+    p = cfg.pipeline
+    try:
+        pipe = Pipeline(prompt=p.prompt, model=p.model, collection=p.collection, k=p.k,
+                        order=p.order, mmr=p.mmr, hybrid=p.hybrid, where=p.where,
+                        min_score=p.min_score, mode=p.mode, cache_mode=cfg.cache_mode,
+                        max_tokens=p.max_tokens, temperature=p.temperature, seed=cfg.seed)
+    except UserError as exc:
+        raise _in_config(exc, cfg, "pipeline.prompt") from None
+    try:
+        pipe.model  # noqa: B018 - builds the backend object: checks the spec, loads nothing
+    except UserError as exc:
+        raise _in_config(exc, cfg, "pipeline.model") from None
+    if p.mode == "rag" and any(not c.contexts for c in cases):
+        try:
+            check_collection(p.collection)
+        except UserError as exc:
+            raise _in_config(exc, cfg, "pipeline.collection") from None
+
+
+def _in_config(exc: UserError, cfg: EvalConfig, field: str) -> ConfigError:
+    return ConfigError(exc.message, path=cfg.source, field=field, hint=exc.hint or HINT)
 
 
 def build_pipeline(cfg: EvalConfig, cases: list[Case], notify: NotifyFn) -> Asker:
@@ -299,14 +338,18 @@ def _with_overrides(cfg: EvalConfig, *, concurrency, limit, on_bad_lines) -> Eva
     return config_from_dict(data, source=cfg.source)
 
 
-def _open_run(cfg: EvalConfig, ds: Dataset, run_dir: str | Path | None, metrics: list) -> RunDir:
-    """Create a new run folder, or check that an existing one belongs to this config and data."""
+def _run_dir(cfg: EvalConfig, run_dir: str | Path | None) -> RunDir:
+    if run_dir is None:
+        return RunDir(rd_mod.runs_root() / rd_mod.new_run_id(cfg.name, cfg.fingerprint()))
+    return RunDir(run_dir)
+
+
+def _open_run(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list) -> None:
+    """Start a new run in `run`, or check that the one there belongs to this config and data."""
     import yaml
 
-    if run_dir is None:
-        run = RunDir(rd_mod.runs_root() / rd_mod.new_run_id(cfg.name, cfg.fingerprint()))
-    else:
-        run = RunDir(run_dir)
+    from promptkit.llm.redact import public_data
+
     if run.exists():
         old = run.manifest()
         if old.get("fingerprint") != cfg.fingerprint():
@@ -320,10 +363,11 @@ def _open_run(cfg: EvalConfig, ds: Dataset, run_dir: str | Path | None, metrics:
         old.setdefault("invocations", []).append({"started": rd_mod.now_iso()})
         old["status"] = "running"
         run.write_json(rd_mod.MANIFEST, old)
-        return run
+        return
+    # Run folders are meant to be shared and committed: no credentials from model URLs.
+    public = public_data(cfg.to_dict())
     run.path.mkdir(parents=True, exist_ok=True)
-    run.write_text(rd_mod.CONFIG,
-                   yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+    run.write_text(rd_mod.CONFIG, yaml.safe_dump(public, sort_keys=False, allow_unicode=True))
     run.write_json(rd_mod.MANIFEST, {
         "run_id": run.id,
         "name": cfg.name,
@@ -337,8 +381,8 @@ def _open_run(cfg: EvalConfig, ds: Dataset, run_dir: str | Path | None, metrics:
         "dataset": {"path": str(Path(ds.path).resolve()), "format": ds.format,
                     "content_hash": ds.content_hash, "cases": len(ds.cases),
                     "bad_records": len(ds.errors)},
-        "pipeline": cfg.pipeline.model_dump(mode="json"),
-        "model": cfg.pipeline.model,
+        "pipeline": public["pipeline"],
+        "model": public["pipeline"]["model"],
         "prompt_ref": cfg.pipeline.prompt,
         "prompts": {},
         "metrics": metric_info(metrics),
@@ -346,7 +390,6 @@ def _open_run(cfg: EvalConfig, ds: Dataset, run_dir: str | Path | None, metrics:
         "seed": cfg.seed,
         "cache_mode": cfg.cache_mode,
     })
-    return run
 
 
 def _finish_manifest(run: RunDir, status: str, ran: int, error: str | None) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from promptkit.errors import ConfigError
-from promptkit.evaluation.config import MetricConfig
+from promptkit.evaluation.config import CacheMode, MetricConfig
 
 # Generation settings a cell may override (the sampling seed is the experiment's `seed`);
 # anything else in `params` is a typo.
@@ -168,7 +168,7 @@ class ExperimentConfig(_Strict):
         default_factory=lambda: [MetricConfig(name="best_subspan_em")], min_length=1)
     seed: int = 0
     concurrency: int = Field(default=1, ge=1)
-    cache_mode: Literal["off", "read-write", "record", "replay"] | None = None
+    cache_mode: CacheMode = None
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     data: DataConfig | None = None
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
@@ -229,7 +229,9 @@ class ExperimentConfig(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of what changes answers or scores (not concurrency, limit or description)."""
-        data = self.to_dict()
+        from promptkit.llm.redact import public_data
+
+        data = public_data(self.to_dict())   # credentials in a model URL change no answer
         for key in ("concurrency", "description"):
             data.pop(key, None)
         if data.get("data"):

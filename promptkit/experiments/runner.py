@@ -50,8 +50,18 @@ def run_experiment(config: ExperimentConfig | dict | str | Path, run_dir: str | 
     cfg = _as_config(config)
     cfg = _with_overrides(cfg, concurrency=concurrency, limit=limit)
     notify = notify or (lambda _msg: None)
+    folder = Path(run_dir) if run_dir is not None else \
+        rd_mod.runs_root() / rd_mod.new_run_id(cfg.name, cfg.fingerprint())
+    # The same lock as a harness run folder: a second `experiment run --run-dir` stops at once.
+    with rd_mod.RunDir(folder).lock():
+        return _run_locked(cfg, folder, limit=limit, progress=progress, notify=notify,
+                           model=model, command=command, report=report)
+
+
+def _run_locked(cfg: ExperimentConfig, folder: Path, *, limit, progress, notify, model,
+                command, report) -> ExperimentResult:
     kind = get_kind(cfg.kind)
-    folder, created = _open_folder(cfg, run_dir, command)
+    created = _open_folder(cfg, folder, command)
     ctx = Context(cfg, folder, model=model, notify=notify,
                   limit=limit if limit is not None else (cfg.data.limit if cfg.data else None))
     t_build = time.perf_counter()
@@ -287,13 +297,12 @@ def _with_overrides(cfg: ExperimentConfig, *, concurrency, limit) -> ExperimentC
     return experiment_from_dict(data, source=cfg.source)
 
 
-def _open_folder(cfg: ExperimentConfig, run_dir, command: str | None) -> tuple[Path, bool]:
-    """The run folder (checked against the config when it exists) and whether it is new."""
+def _open_folder(cfg: ExperimentConfig, folder: Path, command: str | None) -> bool:
+    """Check the folder against the config when it holds a run, else start one; True if new."""
     import yaml
 
-    folder = Path(run_dir) if run_dir is not None else \
-        rd_mod.runs_root() / rd_mod.new_run_id(cfg.name, cfg.fingerprint())
     from promptkit.llm.cache import resolve_mode
+    from promptkit.llm.redact import public_data
 
     invocation = {"started": rd_mod.now_iso(), "command": command,
                   "cache_mode": resolve_mode(cfg.cache_mode)}
@@ -307,20 +316,21 @@ def _open_folder(cfg: ExperimentConfig, run_dir, command: str | None) -> tuple[P
         manifest["status"] = "running"
         manifest.setdefault("invocations", []).append(invocation)
         _write(folder, manifest)
-        return folder, False
+        return False
+    public = public_data(cfg.to_dict())   # no credentials from model URLs in the folder
     folder.mkdir(parents=True, exist_ok=True)
-    rd_mod.RunDir(folder).write_text(CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False,
+    rd_mod.RunDir(folder).write_text(CONFIG, yaml.safe_dump(public, sort_keys=False,
                                                             allow_unicode=True))
     _write(folder, {
         "run_id": folder.name, "name": cfg.name, "kind": cfg.kind,
-        "fingerprint": cfg.fingerprint(), "model": cfg.model, "status": "running",
+        "fingerprint": cfg.fingerprint(), "model": public["model"], "status": "running",
         "started": rd_mod.now_iso(), "finished": None, "config_source": cfg.source,
         "command": command, "invocations": [invocation],
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": _cpus()},
         "cells": [], "cell_wall_s": {},
     })
-    return folder, True
+    return True
 
 
 def _cpus() -> int | None:

@@ -40,6 +40,18 @@ class GenParams:
     # `repeat_penalty`); 1.0 or None is off. Small models loop without it at temperature 0.
     repeat_penalty: float | None = None
 
+    def __post_init__(self):
+        # llama.cpp reads max_tokens <= 0 as "no limit": a typo would generate until the window
+        # is full. Every backend's parameters pass through here.
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) \
+                or self.max_tokens < 1:
+            from promptkit.errors import UserError
+
+            raise UserError(f"max_tokens must be a whole number of at least 1 (got "
+                            f"{self.max_tokens!r}); it caps the length of the answer",
+                            hint="Pass --max-tokens N with N >= 1, or leave it out to use the "
+                                 "prompt version's own limit.")
+
     def as_dict(self) -> dict:
         d = {"temperature": self.temperature, "max_tokens": self.max_tokens,
              "stop": list(self.stop), "seed": self.seed, "top_p": self.top_p}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from promptkit.errors import ReplayMissError, UserError
 from promptkit.llm.base import Generation, GenParams, Message
-from promptkit.llm.redact import strip_credentials
+from promptkit.llm.redact import public_spec
 
 MODES = ("off", "read-write", "record", "replay")
 ENV_VAR = "PROMPTKIT_CACHE_MODE"
@@ -60,15 +60,9 @@ def _canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def _safe_spec(spec: str) -> str:
-    backend, _, rest = spec.partition(":")
-    model, at, url = rest.partition("@")
-    return f"{backend}:{model}@{strip_credentials(url)}" if at else spec
-
-
 def request_key(spec: str, params: GenParams, messages: Sequence[Message]) -> str:
     """sha256 of the canonical JSON of everything that determines the answer."""
-    payload = {"v": KEY_VERSION, "model": _safe_spec(spec), "params": params.as_dict(),
+    payload = {"v": KEY_VERSION, "model": public_spec(spec), "params": params.as_dict(),
                "messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
     return hashlib.sha256(_canonical(payload).encode("utf-8")).hexdigest()
 
@@ -144,7 +138,7 @@ class ResponseCache:
         if row is None:
             if self.mode == "replay":
                 raise ReplayMissError(
-                    f"replay mode: no recorded response for model {_safe_spec(spec)} "
+                    f"replay mode: no recorded response for model {public_spec(spec)} "
                     f"(request {key[:12]}) in {self.path}",
                     hint="The prompt, model, parameters or retrieved context changed since it "
                          f"was recorded. Re-record: run again with {ENV_VAR}=record (or "
@@ -158,7 +152,7 @@ class ResponseCache:
     def store(self, spec: str, params: GenParams, messages: Sequence[Message],
               gen: Generation) -> None:
         key = request_key(spec, params, messages)
-        row = (key, _safe_spec(spec), _canonical(params.as_dict()),
+        row = (key, public_spec(spec), _canonical(params.as_dict()),
                _canonical([{"role": m["role"], "content": m["content"]} for m in messages]),
                gen.text, gen.prompt_tokens, gen.completion_tokens, gen.finish_reason, time.time())
         with self._lock:

@@ -94,7 +94,25 @@ def resolve_gguf(name: str) -> tuple[str, Path, int]:
     if not path.is_file():
         raise UserError(f"GGUF model file not found: {path}",
                         hint="Check the path in the model spec (llamacpp:/path/to/model.gguf).")
+    _check_gguf(path)
     return str(path), path, DEFAULT_N_CTX
+
+
+GGUF_MAGIC = b"GGUF"
+
+
+def _check_gguf(path: Path) -> None:
+    """Refuse a file that is not GGUF here, by its first bytes: llama.cpp's own failure is a
+    bare ValueError after a slow load attempt."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise UserError(f"cannot read the model file {path}: {exc.strerror or exc}") from None
+    if head != GGUF_MAGIC:
+        raise UserError(f"{path} is not a GGUF model file (it does not start with 'GGUF')",
+                        hint="llama.cpp loads .gguf files only; convert the model (llama.cpp's "
+                             "convert_hf_to_gguf.py) or download a GGUF build of it.")
 
 
 class LlamaCppModel(ChatModel):

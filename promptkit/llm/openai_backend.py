@@ -16,7 +16,7 @@ from promptkit.errors import (
     UserError,
 )
 from promptkit.llm.base import ChatModel, Chunk, GenParams, Message
-from promptkit.llm.redact import strip_credentials
+from promptkit.llm.redact import split_query, strip_credentials
 
 OPENAI_URL = "https://api.openai.com/v1"
 # Servers on this machine do not check keys, but the client insists on having one.
@@ -92,8 +92,10 @@ class OpenAIModel(ChatModel):
                 import openai
             except ImportError:
                 raise MissingDependencyError("the openai backend", "openai") from None
+            base_url, query = split_query(self.base_url)
             self._client = openai.OpenAI(
-                api_key=self._api_key(), base_url=self.base_url, max_retries=0,
+                api_key=self._api_key(), base_url=base_url, default_query=query or None,
+                max_retries=0,
                 timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0)))
         return self._client
 

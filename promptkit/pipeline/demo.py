@@ -7,6 +7,20 @@ from collections.abc import Callable
 DEMO_COLLECTION = "demo"
 
 
+def check_collection(name: str, *, chroma_url: str | None = None) -> None:
+    """What `ready_collection` would refuse, found without building anything: a collection
+    other than the demo one must exist and hold chunks."""
+    from promptkit.errors import UserError
+    from promptkit.store import open_collection
+
+    if name == DEMO_COLLECTION:
+        return   # built from the bundled corpus on first use
+    if open_collection(name, chroma_url=chroma_url, create=False).count() == 0:
+        raise UserError(f"collection '{name}' is empty",
+                        hint=f"Ingest documents into it first: promptkit ingest PATH "
+                             f"--collection {name}")
+
+
 def ready_collection(name: str = DEMO_COLLECTION, *, chroma_url: str | None = None,
                      say: Callable[[str], None] = print):
     """Open collection `name`; if it is the demo one and empty, ingest the demo corpus first.

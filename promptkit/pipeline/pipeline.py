@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -42,6 +43,9 @@ class Pipeline:
         _check_choice(order, ORDERS, "context order")
         if k < 1:
             raise UserError(f"k must be at least 1, got {k}")
+        if min_score is not None and not math.isfinite(min_score):
+            raise UserError(f"min_score must be a number, got {min_score}",
+                            hint="Use a cosine similarity between -1 and 1, e.g. 0.3.")
         self.mode, self.k, self.order = mode, k, order
         # Attribute unmarked answer sentences to passages (sources on every answer).
         self.attribute = attribute

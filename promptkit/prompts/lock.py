@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,22 @@ def write_lock(path: Path, locked: dict[str, str]) -> None:
                     "`promptkit prompts check --lock`; do not edit by hand.",
             "locked": dict(sorted(locked.items(), key=lambda kv: _ref_key(kv[0])))}
     tmp = path.with_suffix(".lock.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)   # atomic: an interrupted write never leaves half a lock file
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())   # the bytes are on disk before the name points at them
+    os.replace(tmp, path)       # atomic: an interrupted write never leaves half a lock file
+    _fsync_folder(path.parent)  # and the rename itself survives a power cut
+
+
+def _fsync_folder(folder: Path) -> None:
+    if not hasattr(os, "O_DIRECTORY"):   # Windows cannot open a folder; NTFS journals renames
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _ref_key(ref: str) -> tuple[str, int]:

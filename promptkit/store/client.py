@@ -16,6 +16,7 @@ from promptkit.errors import BackendUnavailable, UserError
 
 CONNECT_TIMEOUT_S = 5.0
 _clients: dict[str, object] = {}
+_epoch = [0]    # bumped whenever a client is replaced: collection handles must be re-got
 _lock = threading.Lock()
 
 
@@ -39,7 +40,9 @@ def resolve(chroma_url: str | None = None) -> Location:
     url = chroma_url or os.environ.get("PROMPTKIT_CHROMA_URL") or None
     if url:
         return Location(url.rstrip("/"), None)
-    return Location(None, paths.home() / "chroma")
+    # Resolved: a relative PROMPTKIT_HOME or a symlink must not make one folder two stores
+    # (two clients on one folder, or two ingest locks that do not see each other).
+    return Location(None, (paths.home() / "chroma").resolve())
 
 
 def _settings():
@@ -96,3 +99,34 @@ def client_for(location: Location):
                 _clients[location.key] = chromadb.PersistentClient(path=str(location.path),
                                                                     settings=_settings())
         return _clients[location.key]
+
+
+def client_epoch() -> int:
+    """Changes whenever `reload_client` replaced a client: collection handles must be re-got."""
+    return _epoch[0]
+
+
+def reload_client(location: Location) -> None:
+    """Forget this process's client of an embedded store; the next one reads it from disk.
+
+    An embedded client keeps each collection's vector index in memory and never sees what
+    another process wrote to the folder since. Chroma caches one client per folder, so that
+    cache entry goes too. The old client is not stopped: searches still running on it in other
+    threads finish on the old index (stopping it would break the new client as well).
+    """
+    if location.url:
+        return   # a server is shared by design: nothing stale to drop
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    with _lock:
+        old = _clients.pop(location.key, None)
+        _epoch[0] += 1
+        if old is None:
+            return
+        identifier = getattr(old, "_identifier", None)
+        registry = getattr(SharedSystemClient, "_identifier_to_system", None)
+        if isinstance(registry, dict) and identifier is not None:
+            registry.pop(identifier, None)
+        else:   # chromadb changed its internals: the public, heavier way
+            SharedSystemClient.clear_system_cache()
+            _clients.clear()

@@ -6,6 +6,7 @@ would try to download an ONNX model at the first add or query, which fails offli
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,13 +19,14 @@ from promptkit.embedders.base import Embedder
 from promptkit.errors import BackendUnavailable, NotFoundError, UserError
 from promptkit.retrieval import bm25, ranking
 from promptkit.retrieval.hits import Hit
-from promptkit.store.client import Location, client_for, resolve
+from promptkit.store import freshness
+from promptkit.store.client import Location, client_epoch, client_for, resolve
+from promptkit.store.freshness import META_GENERATION
 
 META_EMBEDDER = "promptkit:embedder"
 META_DIM = "promptkit:dim"
 META_CHUNK_TOKENS = "promptkit:chunk_tokens"
 META_OVERLAP = "promptkit:overlap"
-META_GENERATION = "promptkit:generation"   # bumped by every ingest that changes the contents
 
 PAGE = 2000          # rows per Chroma get() when scanning a collection
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
@@ -56,11 +58,28 @@ class Collection:
     """Ingest into, search and inspect one collection."""
 
     def __init__(self, chroma_collection, location: Location, embedder: str | Embedder | None):
-        self._col = chroma_collection
+        self._handle = chroma_collection
+        self._epoch = client_epoch()
         self.name: str = chroma_collection.name
         self.location = location
+        freshness.remember(location, chroma_collection)
         self._embedder_spec = embedder or self.recorded.get(META_EMBEDDER) or DEFAULT
         self._embedder: Embedder | None = None
+
+    @property
+    def _col(self):
+        """The chromadb handle, re-got when this process replaced its client (see freshness)."""
+        if self._epoch != client_epoch():
+            self._epoch = client_epoch()
+            self._handle = client_for(self.location).get_collection(self.name,
+                                                                    embedding_function=None)
+        return self._handle
+
+    def refresh(self) -> None:
+        """Catch up with what other processes wrote (metadata, and an embedded store's index)."""
+        with backend_errors(self.location):
+            handle = freshness.fresh_handle(self.location, self.name)
+        self._handle, self._epoch = handle, client_epoch()
 
     # -- what the collection records ---------------------------------------------------------
     @property
@@ -92,6 +111,7 @@ class Collection:
             return self._col.count()
 
     def info(self) -> dict:
+        self.refresh()
         meta = self.recorded
         with backend_errors(self.location):
             files = len(self._col.get(where={"file_chunks": {"$gte": 0}}, include=[])["ids"])
@@ -144,25 +164,34 @@ class Collection:
     # -- search --------------------------------------------------------------------------------
     def search(self, query: str, k: int = 4, *, mmr: bool = False, hybrid: bool = False,
                where: dict | None = None, min_score: float | None = None, exact: bool = False,
-               fetch_k: int | None = None, mmr_lambda: float = 0.5) -> list[Hit]:
-        """Top-`k` chunks for `query`; see docs/readme/30-retrieval.md for the modes."""
-        if not query or not query.strip():
-            raise UserError("the search query is empty")
-        if k < 1:
-            raise UserError(f"-k must be at least 1 (got {k})")
-        if not 0.0 <= mmr_lambda <= 1.0:
-            raise UserError(f"mmr_lambda must be between 0 and 1 (got {mmr_lambda})")
+               fetch_k: int | None = None, mmr_lambda: float = 0.5,
+               dedupe: bool = False) -> list[Hit]:
+        """Top-`k` chunks for `query` (README, "Search", describes the modes).
+
+        `dedupe` keeps only the best of chunks with the same text (the same passage stored
+        under several file names would otherwise fill several of the k places).
+        """
+        _check_search(query, k, mmr_lambda, min_score, where)
+        if self.location.url is None:   # a server is never stale: spare it a request per search
+            self.refresh()
         if self.count() == 0:
             return []
         qv = self.embedder.embed_query(query)
-        pool = max(fetch_k or 0, k, 4 * k, 20) if (mmr or hybrid) else k
-        with backend_errors(self.location):
+        pool = max(fetch_k or 0, k, 4 * k, 20) if (mmr or hybrid or dedupe) else k
+
+        def candidates() -> tuple[list[tuple], dict[str, float]]:
             cands = self._dense(qv, pool, where, exact, with_vectors=mmr)
             scores = {c[0]: c[1] for c in cands}   # cosine similarity by id
             if hybrid:
                 cands, scores = self._fuse(query, qv, cands, pool, where)
+            return cands, scores
+
+        with backend_errors(self.location), _refused_filter(where):
+            cands, scores = freshness.retry_if_stale(self.location, self.name, candidates)
         if min_score is not None:
             cands = [c for c in cands if c[1] >= min_score]
+        if dedupe:
+            cands = _unique_texts(cands)
         if not cands:
             return []
         if mmr:
@@ -230,6 +259,78 @@ class Collection:
             return bm25.BM25Index(ids, texts)
 
         return bm25.CACHE.get(stamp, build)
+
+
+def _check_search(query: str, k: int, mmr_lambda: float, min_score: float | None,
+                  where: dict | None) -> None:
+    if not query or not query.strip():
+        raise UserError("the search query is empty")
+    if k < 1:
+        raise UserError(f"-k must be at least 1 (got {k})")
+    if not 0.0 <= mmr_lambda <= 1.0:
+        raise UserError(f"mmr_lambda must be between 0 and 1 (got {mmr_lambda})")
+    if min_score is not None and not math.isfinite(min_score):
+        raise UserError(f"--min-score must be a number (got {min_score}); hits whose cosine "
+                        "similarity is below it are dropped",
+                        hint="Use a value between -1 and 1, e.g. --min-score 0.3.")
+    if where:
+        check_where(where)
+
+
+_WHERE_HINT = ('Use Chroma\'s filter syntax: {"lang": "es"}, {"page": {"$gte": 3}}, '
+               '{"$and": [{"lang": "es"}, {"page": {"$lt": 9}}]}; operators: $eq $ne $gt $gte '
+               "$lt $lte $in $nin, combined with $and / $or.")
+
+
+def check_where(where: dict) -> None:
+    """A metadata filter checked before it reaches Chroma, whose own refusal of a bad one is a
+    bare "Invalid where clause" (or an InternalError) without saying what is wrong."""
+    from chromadb.api.types import validate_where
+
+    _check_where_keys(where)
+    try:
+        validate_where(where)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"--where is not a valid metadata filter: {exc}",
+                        hint=_WHERE_HINT) from None
+
+
+@contextmanager
+def _refused_filter(where: dict | None) -> Iterator[None]:
+    """What check_where could not foresee: Chroma's engine refusing the filter."""
+    from chromadb.errors import InvalidArgumentError
+
+    try:
+        yield
+    except InvalidArgumentError as exc:
+        if not where:
+            raise
+        raise UserError(f"Chroma refused the --where filter {where}: {exc}",
+                        hint=_WHERE_HINT) from None
+
+
+def _check_where_keys(where: dict) -> None:
+    # Chroma's Python check takes {"$bogus": 1} for a field named "$bogus"; its engine refuses it.
+    for key, value in where.items():
+        if key in ("$and", "$or"):
+            for part in value if isinstance(value, list) else ():
+                if isinstance(part, dict):
+                    _check_where_keys(part)
+        elif str(key).startswith("$"):
+            raise UserError(f"--where: '{key}' is not a field name or a way to combine "
+                            "filters (only $and and $or combine them)", hint=_WHERE_HINT)
+
+
+def _unique_texts(cands: list[tuple]) -> list[tuple]:
+    """Candidates best first, each text (whitespace-normalised) kept once."""
+    seen: set[str] = set()
+    out = []
+    for c in cands:
+        key = " ".join((c[2] or "").split())
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
 
 
 def _hit(id_: str, text: str, meta: dict, score: float, rank: int,

@@ -25,7 +25,7 @@ from promptkit.corpus.chunking import (
     check_settings,
 )
 from promptkit.corpus.documents import Document, Skip, SkipFile
-from promptkit.corpus.files import list_files, under
+from promptkit.corpus.files import list_files, missing_paths, under
 from promptkit.corpus.loaders import load_file
 from promptkit.errors import UserError
 from promptkit.store.collection import (
@@ -35,10 +35,12 @@ from promptkit.store.collection import (
     Collection,
     backend_errors,
 )
+from promptkit.store.freshness import mark_written
 from promptkit.store.lock import writer_lock
 
 FINGERPRINT_VERSION = "1"   # bump when loaders or chunking change what a file turns into
 FLUSH = 512                 # chunks gathered before one existence check, embed and add
+LARGE_FILE_BYTES = 20_000_000   # files read whole from this size on get a memory note
 
 
 @dataclass
@@ -92,6 +94,36 @@ class IngestSkipped(UserError):
                          hint="Fix or remove them, or drop --strict to accept the skips.")
 
 
+class _RecordIds:
+    """Notes a JSONL `_id`/`id` given again with different text (both records are kept)."""
+
+    MAX_NOTES = 5   # per file; a file full of reused ids gets a count, not a thousand lines
+
+    def __init__(self, path: Path, notes: list[str]):
+        self.path, self.notes = path, notes
+        self.first: dict[str, tuple[int, bytes]] = {}   # id -> (line, digest of its text)
+        self.reused = 0
+
+    def check(self, doc: Document) -> None:
+        if doc.metadata.get("format") != "jsonl":
+            return
+        key, line = str(doc.metadata.get("doc_id")), doc.metadata.get("line")
+        digest = hashlib.blake2b(doc.text.encode("utf-8"), digest_size=8).digest()
+        if key not in self.first:
+            self.first[key] = (line, digest)
+            return
+        if self.first[key][1] == digest:
+            return   # the same record twice: stored once, nothing to say
+        self.reused += 1
+        if self.reused <= self.MAX_NOTES:
+            self.notes.append(f"{self.path}:{line}: id '{key}' was already used on line "
+                              f"{self.first[key][0]} for different text; both are kept, as "
+                              "two documents with one source name")
+        elif self.reused == self.MAX_NOTES + 1:
+            self.notes.append(f"{self.path}: more ids reused for different text (only the "
+                              f"first {self.MAX_NOTES} are listed)")
+
+
 def fingerprint(path: Path, chunk_tokens: int, overlap: int) -> str:
     h = hashlib.sha256(f"{FINGERPRINT_VERSION}\0{chunk_tokens}\0{overlap}\0".encode())
     with path.open("rb") as fh:
@@ -123,7 +155,8 @@ def _resolve_settings(coll: Collection, chunk_tokens: int | None,
                       overlap: int | None) -> tuple[int, int]:
     rec_tokens, rec_overlap = coll.chunk_settings()
     max_tokens = coll.embedder.max_tokens
-    tokens = chunk_tokens or rec_tokens or min(DEFAULT_CHUNK_TOKENS, max_tokens)
+    tokens = chunk_tokens if chunk_tokens is not None else \
+        rec_tokens or min(DEFAULT_CHUNK_TOKENS, max_tokens)
     ovl = overlap if overlap is not None else (rec_overlap if rec_overlap is not None
                                                else min(DEFAULT_OVERLAP, tokens // 4))
     if rec_tokens is not None and (tokens, ovl) != (rec_tokens, rec_overlap) and coll.count():
@@ -192,10 +225,13 @@ class _Run:
         produced: list[str] = []
         known: set[str] = set()
         buffer: list[Chunk] = []
+        self._note_size(path)
+        records = _RecordIds(path, self.report.notes)
         for item in load_file(path):
             if isinstance(item, Skip):
                 self.report.skipped.append(item)
                 continue
+            records.check(item)
             self._note_encoding(item, path)
             for chunk in self.chunker.split(item):
                 if chunk.id in known:
@@ -208,6 +244,16 @@ class _Run:
                     buffer = []
         self._flush(buffer)
         return produced
+
+    def _note_size(self, path: Path) -> None:
+        # Text formats are read, decoded and split whole: memory peaks at roughly 20x the
+        # file's size (a 50 MB text file: about 1 GB). JSONL is read a line at a time.
+        size = path.stat().st_size
+        if size >= LARGE_FILE_BYTES and path.suffix.lower() != ".jsonl":
+            self.report.notes.append(
+                f"{path}: {size / 1e6:.0f} MB is read whole; memory peaks at about "
+                f"{size * 20 / 1e9:.1f} GB while it is split (split the file, or use JSONL, "
+                "to lower the peak)")
 
     def _note_encoding(self, doc: Document, path: Path) -> None:
         enc = doc.metadata.get("encoding")
@@ -258,15 +304,31 @@ class _Run:
         return self._add_limit
 
 
+def check_request(paths: Sequence[str | Path], chunk_tokens: int | None = None,
+                  overlap: int | None = None) -> None:
+    """What can be checked before a collection is opened or created: the paths and numbers."""
+    if not paths:
+        raise UserError("nothing to ingest: give at least one file or folder")
+    missing = missing_paths(paths)
+    if missing:
+        raise UserError(f"no such file or folder: {', '.join(missing)}; nothing was ingested",
+                        hint="Check the path (relative paths start from the current folder, "
+                             f"{Path.cwd()}).")
+    if chunk_tokens is not None:
+        check_settings(chunk_tokens, overlap if overlap is not None else 0)
+    elif overlap is not None and overlap < 0:
+        raise UserError(f"--overlap {overlap} must be at least 0")
+
+
 def ingest(coll: Collection, paths: Sequence[str | Path], *, chunk_tokens: int | None = None,
            overlap: int | None = None, include: Sequence[str] = (), exclude: Sequence[str] = (),
            strict: bool = False, progress: Callable | None = None) -> IngestReport:
     """See Collection.ingest."""
-    if not paths:
-        raise UserError("nothing to ingest: give at least one file or folder")
+    check_request(paths, chunk_tokens, overlap)
     started = time.perf_counter()
     listing = list_files(paths, include, exclude)
-    with writer_lock(coll.location.key, coll.name), backend_errors(coll.location):
+    with writer_lock(coll.location, coll.name), backend_errors(coll.location):
+        coll.refresh()   # write on top of what other processes wrote before us, not a stale view
         tokens, ovl = _resolve_settings(coll, chunk_tokens, overlap)
         report = IngestReport(coll.name, coll.embedder.name, tokens, ovl,
                               skipped=list(listing.skipped))
@@ -286,8 +348,10 @@ def ingest(coll: Collection, paths: Sequence[str | Path], *, chunk_tokens: int |
                 coll.chroma.delete(ids=ids)
                 report.removed += len(ids)
         if report.changed:
+            # Readers in other processes compare this number to notice they are stale.
             gen = int(coll.recorded.get(META_GENERATION, 0)) + 1
             coll.update_recorded(**{META_GENERATION: gen})
+            mark_written(coll.location, coll.chroma)
     report.seconds = time.perf_counter() - started
     if strict and report.skipped:
         raise IngestSkipped(report)

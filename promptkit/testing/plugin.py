@@ -50,8 +50,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     return None
 
 
+SUITE_RULE = ("suites are YAML files in a folder named 'suites' (eval/suites/demo.yaml), or "
+              "anywhere when named *.suite.yaml / *.suite.yml")
+
+
 def is_suite_path(path: Path) -> bool:
-    """Suites live in a folder named `suites` or are named `*.suite.yaml`."""
+    """Suites live in a folder named `suites` or are named `*.suite.yaml` (SUITE_RULE)."""
     return path.parent.name == "suites" or path.name.endswith((".suite.yaml", ".suite.yml"))
 
 
@@ -111,6 +115,7 @@ class SuiteFile(pytest.File):
         suite = load_suite(self.path)
         _ = state.mode   # a bad mode is reported once, here, as this file's collection error
         prompts = state.prompts or suite.spec.prompts
+        state.runner(suite).check(prompts)   # unknown prompt or model: this file's error too
         several = len(prompts) > 1
         for prompt in prompts:
             for case in suite.spec.cases:
@@ -122,12 +127,14 @@ class SuiteFile(pytest.File):
             yield GateItem.from_parent(self, name=name, suite=suite, prompt=prompt,
                                        alone=not several)
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo):
         from promptkit.errors import PromptkitError
 
         if isinstance(excinfo.value, PromptkitError):
             return _error_text(excinfo.value)
-        return super().repr_failure(excinfo, style)
+        # pytest 9's Collector.repr_failure takes no `style`; passing one turned any unexpected
+        # error in one suite into an INTERNALERROR that stopped every other suite.
+        return super().repr_failure(excinfo)
 
 
 def _error_text(exc) -> str:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from promptkit.errors import ReplayMissError, UserError
 from promptkit.llm.base import Generation, GenParams, Message
-from promptkit.llm.cache import _safe_spec, request_key
+from promptkit.llm.cache import request_key
+from promptkit.llm.redact import public_spec
 
 MODES = ("replay", "record", "live")
 ENV_VAR = "PROMPTKIT_SUITE_MODE"
@@ -113,7 +114,7 @@ class Recordings:
         secrets = _secrets()
         key = request_key(spec, params, messages)
         self._put({
-            **self.tag, "key": key, "model": _safe_spec(spec), "params": params.as_dict(),
+            **self.tag, "key": key, "model": public_spec(spec), "params": params.as_dict(),
             "messages": [{"role": m["role"], "content": scrub(m["content"], secrets)}
                          for m in messages],
             "text": scrub(gen.text, secrets), "prompt_tokens": gen.prompt_tokens,
@@ -208,7 +209,7 @@ class Recordings:
                                    "exist", hint=self.hint)
         why = self._what_changed(spec, messages)
         return ReplayMissError(
-            f"replay mode: no recorded response for {who}, model {_safe_spec(spec)}, request "
+            f"replay mode: no recorded response for {who}, model {public_spec(spec)}, request "
             f"{key[:12]} in {self.path}" + (f"\n{why}" if why else ""),
             hint=self.hint)
 
@@ -237,7 +238,7 @@ class Recordings:
         if not same:
             return "Nothing is recorded for this case and prompt yet."
         old = same[0]
-        if old.get("model") != _safe_spec(spec):
+        if old.get("model") != public_spec(spec):
             return f"It was recorded with model {old.get('model')}."
         old_msgs = old.get("messages") or []
         for i, (a, b) in enumerate(zip(old_msgs, messages, strict=False)):

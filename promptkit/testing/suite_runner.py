@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from promptkit.errors import PromptkitError
+from promptkit.llm.redact import public_spec
 from promptkit.testing.assertions import (
     Judged,
     Outcome,
@@ -199,6 +200,29 @@ class SuiteRunner:
             self._prompts[ref] = spec or load_prompt(ref)
         return self._prompts[ref]
 
+    def check(self, prompts: list[str]) -> None:
+        """Resolve the prompt versions and model specs the suite names, before any case runs.
+
+        An unknown prompt or model is a mistake in the suite (or the command line), reported
+        once as the suite file's error, not as every case failing.
+        """
+        from promptkit.errors import ConfigError, UserError
+
+        for ref in prompts:
+            try:
+                self.prompt(ref)
+            except UserError as exc:
+                raise ConfigError(exc.message, path=str(self.suite.path), field="prompts",
+                                  hint=exc.hint) from None
+        for key, spec in (("model", None), ("judge", self.suite.spec.judge)):
+            if key == "judge" and not spec:
+                continue
+            try:
+                self._model(spec)
+            except UserError as exc:
+                raise ConfigError(exc.message, path=str(self.suite.path), field=key,
+                                  hint=exc.hint) from None
+
     def _model(self, spec: str | None):
         spec = spec or self.model_spec
         if spec not in self._models:
@@ -281,8 +305,9 @@ class SuiteRunner:
     def run_case(self, case_id: str, prompt_ref: str) -> CaseResult:
         """All repeats of one case under one prompt version; promptkit errors become results."""
         case = self.suite.spec.case(case_id)
-        result = CaseResult(self.suite.name, case.id, prompt_ref, "", self.model_spec, self.mode,
-                            self.suite.spec.is_critical(case))
+        # Results become baselines and reports meant to be committed: no credentials in them.
+        result = CaseResult(self.suite.name, case.id, prompt_ref, "", public_spec(self.model_spec),
+                            self.mode, self.suite.spec.is_critical(case))
         try:
             prompt = self.prompt(prompt_ref)
             result.prompt, result.prompt_hash = prompt.ref, prompt.hash
