@@ -70,6 +70,10 @@ def resolve_gguf(name: str) -> tuple[str, Path]:
     """`smollm2-135m` or a path to a .gguf file -> (canonical spec name, file path)."""
     if name in ALIASES:
         return name, ALIASES[name]()
+    if name.startswith("hf:"):   # hf:<org>/<repo>/<file.gguf>, from the Hugging Face cache/Hub
+        from promptkit.llm.hub import resolve_gguf as from_hub
+
+        return from_hub(name)
     looks_like_path = "/" in name or "\\" in name or name.endswith(".gguf")
     if not looks_like_path:
         raise NotFoundError("llama.cpp model", name, ALIASES,
