@@ -169,6 +169,8 @@ def test_langfuse_text_prompt_and_bare_message_list(tmp_path):
     ("prompty", ".prompty", "user:\n{{ doc.title }}", "attribute or index access", 2),
     ("promptfoo", ".json", '[\n {"role": "user",\n  "content": "{% if x %}y{% endif %}"}\n]',
      "{% if %} statement", 3),
+    ("langfuse", ".json", '[{"role": "user", "content": "Hi {{user-name}}"}]',
+     "variable name 'user-name'", 1),
 ])
 def test_control_flow_is_refused_with_construct_file_and_line(tmp_path, fmt, suffix, body,
                                                               construct, line):

@@ -57,6 +57,7 @@ def test_pipeline_reranks_candidates_and_records_both_stages():
     assert [h["id"] for h in r["retrieved"]] == ["bert.md", "gpt.md"]   # reranked, cut to k
     assert [h["rank"] for h in r["retrieved"]] == [1, 2]
     assert r["rerank"]["reranker"] == "fake" and r["rerank"]["candidates"] == 4
+    assert r["rerank"]["seconds"] >= 0          # part of latency.retrieve_s
     assert [h["id"] for h in r["rerank"]["retrieved"]] == [s for s, _ in PASSAGES]
     assert answer.citations[0].id == "bert.md"
     chunk = pipe.retrieve(QUESTION)[0]

@@ -115,13 +115,15 @@ class Pipeline:
         found = [ContextChunk.from_any(hit, rank) for rank, hit in enumerate(hits, start=1)]
         if self.reranker is None:
             return found, None
+        t0 = time.perf_counter()
         order = self.reranker.rank(question, [c.text for c in found], self.k)
+        seconds = round(time.perf_counter() - t0, 6)
         # The first stage's score and rank stay in the metadata: the trace shows both.
         kept = [replace(found[i], score=score, rank=rank,
                         metadata={**found[i].metadata, "retrieval_score": found[i].score,
                                   "retrieval_rank": found[i].rank})
                 for rank, (i, score) in enumerate(order, start=1)]
-        info = {**self.reranker.describe(), "candidates": n,
+        info = {**self.reranker.describe(), "candidates": n, "seconds": seconds,
                 "retrieved": [{"id": c.id, "source": c.source, "score": c.score, "rank": c.rank}
                               for c in found]}
         return kept, info

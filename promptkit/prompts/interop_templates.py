@@ -68,6 +68,8 @@ def _construct(tag: str, flavor: Flavor) -> str | None:
     for prefix, what in _BLOCKS.items():
         if body.startswith(prefix) or (prefix == "~" and body.endswith("~")):
             return what
+    if re.fullmatch(r"\w[\w-]*", body):
+        return f"the variable name '{body}' (promptkit variables are identifiers: rename it)"
     if body.startswith("-") or body.endswith("-"):
         return "whitespace control ({{- -}})"
     if "|" in body:
