@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Annotated
 
 import typer
 
 from promptkit.cli._app import app, models_app
+
+Rerank = Annotated[str | None, typer.Option(
+    "--rerank", help="Cross-encoder (folder or hf:<org>/<name>) that reorders the retrieved "
+                     "candidates before the top k are kept.")]
+RerankCandidates = Annotated[int | None, typer.Option(
+    "--rerank-candidates", help="Passages retrieved for reranking (default: max(4k, 20)).")]
 
 
 def _err(text: str) -> None:
@@ -35,6 +42,8 @@ def ask(
     mmr: bool = typer.Option(False, "--mmr",
                              help="Diversify passages (maximal marginal relevance)."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Fuse BM25 with vector search."),
+    rerank: Rerank = None,
+    rerank_candidates: RerankCandidates = None,
     show_context: bool = typer.Option(False, "--show-context",
                                       help="Print the passages given to the model first."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer and trace as JSON."),
@@ -63,7 +72,8 @@ def ask(
 
         retriever = ready_collection(collection, chroma_url=chroma_url, say=_err)
     pipe = Pipeline(prompt=prompt, model=model, collection=retriever, k=k, order=order, mmr=mmr,
-                    hybrid=hybrid, mode=mode, cache_mode=cache_mode, max_tokens=max_tokens)
+                    hybrid=hybrid, mode=mode, cache_mode=cache_mode, max_tokens=max_tokens,
+                    rerank=rerank, rerank_candidates=rerank_candidates)
 
     def show(packing) -> None:
         for p in packing.chunks:

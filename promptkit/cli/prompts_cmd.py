@@ -1,4 +1,4 @@
-"""`promptkit prompts ...`: list, show, render, diff, new and check prompt templates.
+"""`promptkit prompts ...`: list, show, render, diff, new, check, export and import prompts.
 
 Thin: every command parses, calls `promptkit.prompts`, and prints; errors are raised as
 promptkit errors and turned into messages by the boundary in `_app.run`.
@@ -7,6 +7,7 @@ promptkit errors and turned into messages by the boundary in `_app.run`.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -236,3 +237,48 @@ def _print_report(reg: PromptRegistry, report, added: list[str]) -> None:
     if report.unlocked and not report.problems:
         console.print(f"{len(report.unlocked)} unlocked version(s); release them with "
                       "`promptkit prompts check --lock`.", markup=False)
+
+
+@prompts_app.command("export")
+def export(ref: Ref,
+           fmt: Annotated[str, typer.Option(
+               "--format", "-f", help="promptfoo, langfuse, dotprompt or prompty.")],
+           output: Annotated[Path | None, typer.Option(
+               "--output", "-o", help="Write to this file instead of standard output.")] = None,
+           root: Root = None) -> None:
+    """Write a prompt version in another tool's format (plain {{variable}} templates)."""
+    from promptkit.prompts.interop import export_prompt
+
+    text = export_prompt(_registry(root).load(ref), fmt)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}", file=sys.stderr)
+
+
+@prompts_app.command("import")
+def import_(file: Annotated[Path, typer.Argument(help="The prompt file to import.")],
+            source_format: Annotated[str, typer.Option(
+                "--from", help="dotprompt, prompty, langfuse or promptfoo.")],
+            name: Annotated[str | None, typer.Option(
+                "--name", help="Prompt name (default: the file's own name, else its stem).")
+            ] = None,
+            root: Annotated[Path | None, typer.Option(
+                "--root", help="Prompts folder to add the version to (default: "
+                               "$PROMPTKIT_PROMPTS, else ./prompts).")] = None,
+            as_json: Json = False) -> None:
+    """Add a dotprompt, Prompty, Langfuse or promptfoo prompt as the next version of a prompt."""
+    from promptkit.prompts.interop import import_prompt
+
+    result = import_prompt(file, source_format, root=root, name=name)
+    if as_json:
+        _print_json({"ref": result.ref, "path": str(result.path), "ignored": result.ignored})
+        return
+    console = _console()
+    console.print(f"created {result.path} ({result.ref}). Check it with `promptkit prompts "
+                  f"render {result.ref}`, release it with `promptkit prompts check --lock`.",
+                  markup=False)
+    if result.ignored:
+        console.print("not carried over (no promptkit equivalent): " + ", ".join(result.ignored),
+                      markup=False)

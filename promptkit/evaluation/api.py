@@ -8,12 +8,12 @@ from typing import Any
 
 from promptkit.errors import UserError
 from promptkit.evaluation.compare import RunComparison, compare_runs, load_run
-from promptkit.evaluation.config import EvalConfig, config_from_dict, load_config
+from promptkit.evaluation.config import EvalConfig, PipelineConfig, config_from_dict, load_config
 from promptkit.evaluation.datasets import Case, Dataset, from_records
 from promptkit.evaluation.runner import Asker, ProgressFn, RunResult, run_eval
 
-_PIPELINE_KEYS = ("prompt", "model", "collection", "k", "order", "mode", "mmr", "hybrid", "where",
-                  "min_score", "max_tokens", "temperature")
+# The settings evaluate() takes as keywords are the config file's pipeline block, spelled once.
+_PIPELINE_KEYS = tuple(PipelineConfig.model_fields)
 
 
 def evaluate(config: EvalConfig | str | Path | None = None, *,

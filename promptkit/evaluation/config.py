@@ -69,6 +69,10 @@ class PipelineConfig(_Strict):
     # Generation overrides; unset means the prompt version's own params.
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # Rerank stage: a cross-encoder folder or hf:<org>/<name> ("fake" in tests) reorders
+    # `rerank_candidates` retrieved passages (default max(4k, 20)) and keeps the best k.
+    rerank: str | None = None
+    rerank_candidates: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _default_prompt(self) -> PipelineConfig:
@@ -84,6 +88,13 @@ class PipelineConfig(_Strict):
             from promptkit.llm.specs import default_spec
 
             self.model = default_spec()
+        return self
+
+    @model_validator(mode="after")
+    def _candidates_cover_k(self) -> PipelineConfig:
+        if self.rerank_candidates is not None and self.rerank_candidates < self.k:
+            raise ValueError(f"rerank_candidates ({self.rerank_candidates}) must be at least "
+                             f"k ({self.k})")
         return self
 
 
@@ -147,6 +158,9 @@ class EvalConfig(_Strict):
         for key in ("concurrency", "on_bad_lines"):
             data.pop(key, None)
         data["dataset"].pop("limit", None)  # a larger limit extends a run rather than forking it
+        for key in ("rerank", "rerank_candidates"):   # unset: same hash as before they existed
+            if data["pipeline"].get(key) is None:
+                data["pipeline"].pop(key, None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

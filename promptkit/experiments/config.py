@@ -45,6 +45,10 @@ class RetrievalConfig(_Strict):
     source: Literal["pool", "collection"] = "pool"
     embedder: str = "minilm"
     collection: str | None = None
+    # Rerank stage: a cross-encoder folder or hf:<org>/<name> reorders `rerank_candidates`
+    # passages (default max(4k, 20)) before the top k are taken.
+    rerank: str | None = None
+    rerank_candidates: int | None = Field(default=None, ge=1)
 
 
 class PositionSettings(_Strict):
@@ -236,6 +240,9 @@ class ExperimentConfig(_Strict):
             data.pop(key, None)
         if data.get("data"):
             data["data"].pop("limit", None)   # a larger limit extends a run rather than forking it
+        for key in ("rerank", "rerank_candidates"):   # unset: same hash as before they existed
+            if data["retrieval"].get(key) is None:
+                data["retrieval"].pop(key, None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

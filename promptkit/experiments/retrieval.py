@@ -68,6 +68,12 @@ def ranked_passages(ctx: Context, cases: list[Case], k: int, truncate) -> dict[s
     r = ctx.cfg.retrieval
     key = {"source": r.source, "embedder": r.embedder, "collection": r.collection, "k": k,
            "passage_tokens": ctx.cfg.data.passage_tokens}
+    fetch = k
+    if r.rerank:
+        from promptkit.retrieval.rerank import check_candidates
+
+        fetch = check_candidates(k, r.rerank_candidates)
+        key.update(rerank=r.rerank, rerank_candidates=fetch)
     saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     if saved.get("key") != key:
         saved = {"key": key, "cases": {}}
@@ -75,7 +81,7 @@ def ranked_passages(ctx: Context, cases: list[Case], k: int, truncate) -> dict[s
     if todo:
         if r.source == "collection":
             search = collection_retriever(ctx.cfg)
-            found = {c.id: search(c.question, k) for c in todo}
+            found = {c.id: search(c.question, fetch) for c in todo}
         else:
             missing = [c.id for c in todo if not c.contexts]
             if missing:
@@ -83,13 +89,31 @@ def ranked_passages(ctx: Context, cases: list[Case], k: int, truncate) -> dict[s
                                 f"{len(missing)} case(s) have none (first: {missing[0]})",
                                 hint="Use a dataset with contexts (e.g. a LITM file), or "
                                      "retrieval.source: collection.")
-            found = rank_pools(todo, r.embedder, k)
+            found = rank_pools(todo, r.embedder, fetch)
+        if r.rerank:
+            found = rerank_found(r.rerank, {c.id: c.question for c in todo}, found, k)
         for case_id, hits in found.items():
             saved["cases"][case_id] = [dict(h, text=truncate(h["text"])) for h in hits]
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
     return {c.id: saved["cases"][c.id] for c in cases}
+
+
+def rerank_found(spec: str, questions: dict[str, str], found: dict[str, list[dict]],
+                 k: int) -> dict[str, list[dict]]:
+    """Each case's candidates reordered by the reranker, best `k` kept (first-stage rank kept)."""
+    from promptkit.retrieval.rerank import get_reranker
+
+    reranker = get_reranker(spec)
+    out = {}
+    for case_id, hits in found.items():
+        order = reranker.rank(questions[case_id], [h["text"] for h in hits], k)
+        out[case_id] = [dict(hits[i], score=round(score, 6), rank=rank,
+                             retrieval_score=hits[i].get("score"),
+                             retrieval_rank=hits[i].get("rank"))
+                        for rank, (i, score) in enumerate(order, start=1)]
+    return out
 
 
 def has_gold_info(case: Case) -> bool:

@@ -110,9 +110,16 @@ def _openai_entries(timeout: float) -> list[ModelEntry]:
         ModelEntry("openai:<model>", "openai", "reachable", f"{shown}: lists no models")]
 
 
+def _hub_entries() -> list[ModelEntry]:
+    from promptkit.llm.hub import cached_files
+
+    return [ModelEntry(f"llamacpp:{f.name}", "llamacpp", "installed",
+                       f"Hugging Face cache ({f.size / 1e6:.0f} MB)") for f in cached_files()]
+
+
 def list_models(probe: bool = True, timeout: float = PROBE_TIMEOUT_S) -> list[ModelEntry]:
     """Every known spec with its status; `probe=False` skips the network checks."""
-    entries = _llamacpp_entries()
+    entries = _llamacpp_entries() + _hub_entries()
     if probe:
         entries += _ollama_entries(timeout) + _openai_entries(timeout)
     else:

@@ -79,12 +79,17 @@ def _close_all() -> None:
 
 
 def resolve_gguf(name: str) -> tuple[str, Path, int]:
-    """A packaged alias or a path to a .gguf file -> (canonical name, file path, window)."""
+    """A packaged alias, `hf:<org>/<repo>/<file.gguf>` or a path to a .gguf file ->
+    (canonical name, file path, window)."""
     from promptkit.llm.packaged import PACKAGED
 
     if name in PACKAGED:
         packaged = PACKAGED[name]
         return name, packaged.locate(), packaged.n_ctx
+    if name.startswith("hf:"):   # from the Hugging Face cache (or the Hub, when online)
+        from promptkit.llm.hub import resolve_gguf as from_hub
+
+        return (*from_hub(name), DEFAULT_N_CTX)
     looks_like_path = "/" in name or "\\" in name or name.endswith(".gguf")
     if not looks_like_path:
         raise NotFoundError("llama.cpp model", name, PACKAGED,

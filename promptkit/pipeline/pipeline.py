@@ -12,6 +12,7 @@ from promptkit.llm.base import ChatModel, GenParams
 from promptkit.pipeline.answer import Answer
 from promptkit.pipeline.attribution import Attributor, parse_citations
 from promptkit.pipeline.pack import ORDERS, ContextChunk, Packing, pack
+from promptkit.retrieval.rerank import check_candidates
 
 MODES = ("rag", "closed-book", "oracle")
 # Each mode's default prompt: the version labelled `production`.
@@ -30,7 +31,9 @@ class Pipeline:
 
     `model` is a spec string or a ChatModel; `collection` a collection name or any object with
     `.search(query, k=..., mmr=..., hybrid=..., where=..., min_score=...)`; `prompt` a
-    reference (`rag-answer@production`, `rag-answer@2`) or a loaded PromptSpec.
+    reference (`rag-answer@production`, `rag-answer@2`) or a loaded PromptSpec. `rerank` (a
+    cross-encoder folder, `hf:org/name`, or a Reranker) reorders `rerank_candidates` retrieved
+    passages and keeps the best `k`.
     """
 
     def __init__(self, prompt=None, model: str | ChatModel | None = None, collection="demo", *,
@@ -38,7 +41,7 @@ class Pipeline:
                  where: dict | None = None, min_score: float | None = None, mode: str = "rag",
                  cache_mode: str | None = None, cache_path=None, max_tokens: int | None = None,
                  temperature: float | None = None, seed: int | None = None,
-                 attribute: bool = True):
+                 rerank=None, rerank_candidates: int | None = None, attribute: bool = True):
         _check_choice(mode, MODES, "pipeline mode")
         _check_choice(order, ORDERS, "context order")
         if k < 1:
@@ -50,6 +53,9 @@ class Pipeline:
         # Attribute unmarked answer sentences to passages (sources on every answer).
         self.attribute = attribute
         self.mmr, self.hybrid, self.where, self.min_score = mmr, hybrid, where, min_score
+        self._rerank_arg = rerank
+        self._reranker = None
+        self.rerank_candidates = None if rerank is None else check_candidates(k, rerank_candidates)
         self.prompt = self._load_prompt(prompt or DEFAULT_PROMPTS[mode])
         self._model_arg = model
         self._cache = {"cache_mode": cache_mode, "cache_path": cache_path}
@@ -90,6 +96,15 @@ class Pipeline:
         return self._retriever
 
     @property
+    def reranker(self):
+        """The rerank stage (None when off), loaded on first use."""
+        if self._reranker is None and self._rerank_arg is not None:
+            from promptkit.retrieval.rerank import get_reranker
+
+            self._reranker = get_reranker(self._rerank_arg)
+        return self._reranker
+
+    @property
     def collection_name(self) -> str:
         arg = self._collection_arg
         return arg if isinstance(arg, str) else str(getattr(arg, "name", type(arg).__name__))
@@ -97,9 +112,28 @@ class Pipeline:
     # ---- steps ---------------------------------------------------------------------------
 
     def retrieve(self, question: str) -> list[ContextChunk]:
-        hits = self.retriever.search(question, k=self.k, mmr=self.mmr, hybrid=self.hybrid,
+        return self._retrieve(question)[0]
+
+    def _retrieve(self, question: str) -> tuple[list[ContextChunk], dict | None]:
+        """The passages to pack, and what the rerank stage did (None when it is off)."""
+        n = self.rerank_candidates or self.k
+        hits = self.retriever.search(question, k=n, mmr=self.mmr, hybrid=self.hybrid,
                                      where=self.where, min_score=self.min_score)
-        return [ContextChunk.from_any(hit, rank) for rank, hit in enumerate(hits, start=1)]
+        found = [ContextChunk.from_any(hit, rank) for rank, hit in enumerate(hits, start=1)]
+        if self.reranker is None:
+            return found, None
+        t0 = time.perf_counter()
+        order = self.reranker.rank(question, [c.text for c in found], self.k)
+        seconds = round(time.perf_counter() - t0, 6)
+        # The first stage's score and rank stay in the metadata: the trace shows both.
+        kept = [replace(found[i], score=score, rank=rank,
+                        metadata={**found[i].metadata, "retrieval_score": found[i].score,
+                                  "retrieval_rank": found[i].rank})
+                for rank, (i, score) in enumerate(order, start=1)]
+        info = {**self.reranker.describe(), "candidates": n, "seconds": seconds,
+                "retrieved": [{"id": c.id, "source": c.source, "score": c.score, "rank": c.rank}
+                              for c in found]}
+        return kept, info
 
     def context_budget(self, question: str) -> tuple[int, int]:
         """(tokens left for passages, tokens the prompt takes without them)."""
@@ -134,7 +168,7 @@ class Pipeline:
         if not isinstance(question, str) or not question.strip():
             raise UserError("the question is empty", hint='Ask something: promptkit ask "..."')
         t_start = time.perf_counter()
-        mode, retrieved = self.mode, []
+        mode, retrieved, reranked = self.mode, [], None
         if mode == "closed-book":
             if contexts is not None:
                 raise UserError("closed-book mode takes no contexts",
@@ -145,7 +179,7 @@ class Pipeline:
         elif mode == "oracle":
             raise UserError("oracle mode needs the passages: ask(question, contexts=[...])")
         else:
-            retrieved = self.retrieve(question)
+            retrieved, reranked = self._retrieve(question)
         t_retrieved = time.perf_counter()
 
         packing, overhead = None, None
@@ -168,7 +202,7 @@ class Pipeline:
                        "version": self.prompt.version, "kind": self.prompt.kind,
                        "hash": self.prompt.hash},
             "messages": messages,
-            "retrieval": self._retrieval_trace(mode, retrieved, packing),
+            "retrieval": self._retrieval_trace(mode, retrieved, packing, reranked),
             "context": None if packing is None else {
                 "budget_tokens": packing.budget_tokens, "used_tokens": packing.used_tokens,
                 "prompt_overhead_tokens": overhead, "order": self.order},
@@ -201,7 +235,7 @@ class Pipeline:
         return attributor.citations(text, packing), attributor.unsupported
 
     def _retrieval_trace(self, mode: str, retrieved: list[ContextChunk],
-                         packing: Packing | None) -> dict | None:
+                         packing: Packing | None, reranked: dict | None = None) -> dict | None:
         if mode == "closed-book":
             return None
         packed = packing.chunks if packing else []
@@ -209,6 +243,9 @@ class Pipeline:
             "collection": self.collection_name if mode == "rag" else None,
             "k": self.k, "mmr": self.mmr, "hybrid": self.hybrid, "where": self.where,
             "min_score": self.min_score,
+            # With a rerank stage: the model, the candidates and their first-stage order;
+            # `retrieved` below is then the reranked top k with the reranker's scores.
+            "rerank": reranked,
             "retrieved": [{"id": c.id, "source": c.source, "score": c.score, "rank": c.rank}
                           for c in retrieved],
             "packed": [{"id": p.chunk.id, "source": p.chunk.source, "score": p.chunk.score,

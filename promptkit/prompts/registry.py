@@ -193,6 +193,15 @@ class PromptRegistry:
             text, version = next_version_text(text, latest + 1), latest + 1
         else:
             text, version = fresh_text(name), 1
+        return self.write_version(name, version, text)
+
+    def next_version(self, name: str) -> int:
+        """The number a new version of `name` gets (1 for a new prompt)."""
+        index = self._scan()
+        return max(index[name]) + 1 if name in index else 1
+
+    def write_version(self, name: str, version: int, text: str) -> Path:
+        """Write a new version file; an existing version is never overwritten."""
         path = self.root / name / f"v{version}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as fh:   # "x": never overwrite a version

@@ -221,6 +221,17 @@ class RetrievalSpec(_Strict):
     order: Literal["ranked", "reversed", "edges"] = "ranked"
     mmr: bool = False
     hybrid: bool = False
+    # Rerank stage (cross-encoder folder or hf:<org>/<name>); its scores are recorded like hits,
+    # so a replay run needs no cross-encoder.
+    rerank: str | None = None
+    rerank_candidates: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _candidates_cover_k(self) -> RetrievalSpec:
+        if self.rerank_candidates is not None and self.rerank_candidates < self.k:
+            raise ValueError(f"rerank_candidates ({self.rerank_candidates}) must be at least "
+                             f"k ({self.k})")
+        return self
 
 
 class ParamsSpec(_Strict):

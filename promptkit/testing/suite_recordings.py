@@ -218,8 +218,10 @@ class Recordings:
         if not self.path.exists():
             return ReplayMissError(f"replay mode: {who}: recordings file {self.path} does not "
                                    "exist", hint=self.hint)
+        # A case may record a search and a rerank: compare with the entry of the same kind.
         old = next((e for e in self._load().values()
-                    if e.get("role") == "retrieval" and e.get("case") == self.tag["case"]), None)
+                    if e.get("role") == "retrieval" and e.get("case") == self.tag["case"]
+                    and ("rerank" in (e.get("retrieval") or {})) == ("rerank" in request)), None)
         why = "Nothing is recorded for this case's retrieval yet."
         if old is not None:
             changed = [k for k in sorted(set(request) | set(old.get("retrieval") or {}))

@@ -270,6 +270,12 @@ class SuiteRunner:
             if retrieval is not None:
                 options = {"k": retrieval.k, "order": retrieval.order, "mmr": retrieval.mmr,
                            "hybrid": retrieval.hybrid}
+                if retrieval.rerank:
+                    from promptkit.testing.suite_store import SuiteReranker
+
+                    options.update(rerank=SuiteReranker(retrieval.rerank, self.recordings,
+                                                        self.suite),
+                                   rerank_candidates=retrieval.rerank_candidates)
             prompt = self.prompt(prompt_ref)
             mode = self.suite.spec.mode
             if prompt.variables == {"question"}:

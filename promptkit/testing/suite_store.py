@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from promptkit.retrieval.rerank import Reranker
 from promptkit.testing.suite import Suite
 from promptkit.testing.suite_recordings import Recordings
 
@@ -108,3 +109,35 @@ class SuiteRetrieval:
                 pass
         return {"id": hit.id, "text": hit.text, "source": source,
                 "score": round(float(hit.score), 6), "rank": hit.rank}
+
+
+class SuiteReranker(Reranker):
+    """The suite's rerank stage: scores come from the cross-encoder live, or from the recordings.
+
+    The key is the reranker as the suite names it, the query and the candidates' texts; a
+    different model file behind the same folder name is not noticed (re-record after changing it).
+    """
+
+    def __init__(self, spec: str, recordings: Recordings, suite: Suite):
+        self.spec, self.recordings = spec, recordings
+        # A relative folder is relative to the suite file, like its corpus.
+        from promptkit.llm import hub
+
+        self.source = spec if hub.is_hub_name(spec) or spec == "fake" else str(suite.resolve(spec))
+        self.name = spec
+
+    def score(self, query: str, texts) -> list[float]:
+        digest = hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode()).hexdigest()
+        request = {"rerank": self.spec, "query": query, "candidates": len(texts),
+                   "texts": "sha256:" + digest[:32]}
+        key = hashlib.sha256(json.dumps({"v": KEY_VERSION, **request}, sort_keys=True,
+                                        ensure_ascii=False).encode()).hexdigest()
+        if self.recordings.mode == "replay":
+            return [float(h["score"]) for h in self.recordings.lookup_hits(key, request)]
+        from promptkit.retrieval.rerank import get_reranker
+
+        scores = get_reranker(self.source).score(query, texts)
+        if self.recordings.mode == "record":
+            self.recordings.store_hits(key, request, [{"id": str(i), "text": "", "score": s}
+                                                      for i, s in enumerate(scores)])
+        return scores
