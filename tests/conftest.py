@@ -34,3 +34,6 @@ def shared_data() -> Path:
 def _isolated_home(tmp_path, monkeypatch):
     """Each test gets its own PROMPTKIT_HOME so no state leaks between tests."""
     monkeypatch.setenv("PROMPTKIT_HOME", str(tmp_path / "pk-home"))
+    # Tests that need *a* model get the fast one; the library's default (the most capable
+    # packaged model installed) is tested where it matters by unsetting this.
+    monkeypatch.setenv("PROMPTKIT_MODEL", "llamacpp:smollm2-135m")

@@ -60,7 +60,11 @@ def test_default_model_and_env_override(monkeypatch):
     from promptkit.llm.specs import DEFAULT_MODEL, default_spec
 
     monkeypatch.delenv("PROMPTKIT_MODEL", raising=False)
-    assert default_spec() == DEFAULT_MODEL == "llamacpp:smollm2-135m"
+    from promptkit.llm.packaged import best_installed
+
+    best = best_installed()
+    assert default_spec() == (f"llamacpp:{best}" if best else DEFAULT_MODEL)
+    assert DEFAULT_MODEL == "llamacpp:smollm2-135m"
     monkeypatch.setenv("PROMPTKIT_MODEL", "fake:hi there")
     assert get_model().generate(HELLO).text == "hi there"
 
