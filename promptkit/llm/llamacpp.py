@@ -10,21 +10,11 @@ from pathlib import Path
 
 from promptkit.errors import MissingDependencyError, NotFoundError, UserError
 from promptkit.llm.base import ChatModel, Chunk, GenParams, Message
+from promptkit.threads import prepare_openmp
 
 # A window for GGUF files given by path; packaged models carry their own (packaged.PACKAGED).
 DEFAULT_N_CTX = 2048
 THREADS_ENV = "PROMPTKIT_LLAMA_THREADS"
-
-
-def _prepare_openmp() -> None:
-    """Idle OpenMP threads sleep instead of spinning; must be set before llama_cpp loads.
-
-    llama.cpp's CPU build uses OpenMP, whose default wait policy busy-waits. On a machine with
-    few cores that also runs an embedder, a test runner or a second model, spinning threads
-    steal the cores the decode needs (bench/bench_threads.py measures it). A user's own
-    setting wins.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def default_threads() -> int | None:
@@ -54,7 +44,7 @@ _instances_lock = threading.Lock()
 
 def _load(path: Path, n_ctx: int, n_threads: int | None, seed: int):
     """One Llama per (model file, context size) per process: loading costs time and memory."""
-    _prepare_openmp()
+    prepare_openmp()
     try:
         from llama_cpp import Llama
     except ImportError:
