@@ -42,8 +42,13 @@ def user_prompts_dir() -> Path | None:
 
 
 def prompts_dir() -> Path:
-    """The folder prompts are written to and checked in: the user's, else the shipped one."""
-    return user_prompts_dir() or shipped_prompts_dir()
+    """The folder prompts are written to and checked: the user's; else, in a clone, the
+    repository's own; else (installed) ./prompts, made by `promptkit prompts new` — never the
+    package's own folder inside site-packages."""
+    user = user_prompts_dir()
+    if user is not None:
+        return user
+    return Path.cwd() / "prompts" if DATA_DIR.is_dir() else PROJECT_ROOT / "prompts"
 
 
 def demo_corpus_dir() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -151,6 +152,9 @@ def installed(tmp_path_factory) -> dict:
     _sh([sys.executable, "-m", "build", "--wheel", "--outdir", str(work / "dist"), str(src)],
         work, env)
     wheel = next((work / "dist").glob("promptkit-*.whl"))
+    if importlib.util.find_spec("twine") is not None:     # the README renders on PyPI
+        checked = _sh([sys.executable, "-m", "twine", "check", str(wheel)], work, env)
+        assert "PASSED" in checked.stdout
     venv_dir = work / "venv"
     venv.create(venv_dir, with_pip=True)
     bin_dir = venv_dir / ("Scripts" if os.name == "nt" else "bin")
@@ -183,6 +187,12 @@ def test_wheel_has_the_shipped_prompts_and_corpus(installed):
     site = str(Path(installed["python"]).parent.parent)
     assert module.startswith(site) and prompts.startswith(site) and demo.startswith(site)
     assert n_docs >= 34
+    # A new prompt goes to the project's ./prompts, never into site-packages.
+    fresh = installed["project"] / "fresh"
+    fresh.mkdir()
+    _sh([str(installed["bin"] / "promptkit"), "prompts", "new", "hello"], fresh,
+        installed["env"])
+    assert (fresh / "prompts" / "hello" / "v1.yaml").is_file()
 
 
 @pytest.mark.slow
