@@ -135,10 +135,12 @@ def openai_sse(text: str) -> bytes:
 
 
 class FaultServer:
-    """Answers every POST with the next scripted behaviour (the last one repeats).
+    """Answers every chat-completions POST with the next scripted behaviour (the last repeats).
 
-    A behaviour is an HTTP status (int), ("slow", seconds) or ("ok", text) for a streamed
-    OpenAI-style answer. `hits` counts requests, so tests can check how often a client retried.
+    A behaviour is an HTTP status (int), ("http", status, {header: value}), ("slow", seconds)
+    or ("ok", text) for a streamed OpenAI-style answer. `hits` counts chat requests, so tests
+    can check how often a client retried; other paths (a /tokenize probe) answer 404.
+    The Ollama API's /api/chat counts as a chat request too (for its failures).
     """
 
     def __init__(self, behaviours: list):
@@ -157,16 +159,22 @@ class FaultServer:
 
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("content-length") or 0))
+                if not self.path.split("?", 1)[0].endswith(("/chat/completions", "/api/chat")):
+                    self._reply(404, b'{"detail":"Not Found"}', "application/json")
+                    return
                 outer.auth_headers.append(self.headers.get("authorization", ""))
                 outer.paths.append(self.path)
                 index = min(outer.hits, len(outer.behaviours) - 1)
                 outer.hits += 1
                 behaviour = outer.behaviours[index]
                 if isinstance(behaviour, int):
-                    body = json.dumps({"error": {"message": f"scripted failure {behaviour}",
+                    behaviour = ("http", behaviour,
+                                 {"Retry-After": "0"} if behaviour == 429 else {})
+                if behaviour[0] == "http":
+                    _, status, extra = behaviour
+                    body = json.dumps({"error": {"message": f"scripted failure {status}",
                                                  "type": "fault"}}).encode()
-                    extra = {"Retry-After": "0"} if behaviour == 429 else {}
-                    self._reply(behaviour, body, "application/json", extra)
+                    self._reply(status, body, "application/json", extra)
                 elif behaviour[0] == "slow":
                     time.sleep(behaviour[1])
                     self._reply(200, openai_sse("late"), "text/event-stream")

@@ -318,8 +318,8 @@ def test_the_suite_file_rule_is_in_the_readme():
     from promptkit.testing.plugin import SUITE_RULE
 
     section = README.split("## Prompt-regression suites", 1)[1].split("\n## ", 1)[0]
-    assert "*.suite.yaml" in section and "`suites`" in section
-    assert "*.suite.yaml" in SUITE_RULE
+    assert "*.suite.yaml" in section and "promptkit_suites" in section
+    assert "*.suite.yaml" in SUITE_RULE and "promptkit_suites" in SUITE_RULE
 
 
 # ---- also decided: duplicates, reused JSONL ids, large files --------------------------------

@@ -149,8 +149,10 @@ BUILDERS: dict[str, Callable[[World], object]] = {
     "run": _run,
     "prompts": _prompts,
     "not_gguf": _not_gguf,
-    "not_a_suite": lambda w: (w.tmp / "regression.yaml",
-                              (w.tmp / "regression.yaml").write_text(
+    # A folder whose only YAML file sits one level down and is not named *.suite.yaml.
+    "not_a_suite": lambda w: (w.tmp / "checks",
+                              (w.tmp / "checks" / "sub").mkdir(parents=True),
+                              (w.tmp / "checks" / "sub" / "regression.yaml").write_text(
                                   SUITE.format(name="r", prompt="rag-answer@2",
                                                model="fake:echo")))[0],
     "suite_bad_prompt": lambda w: _suite(w, "badprompt.yaml", prompt="rag-answr@2"),
@@ -252,7 +254,7 @@ ROWS = [
     Row("eval-run-missing-config", ["eval", "run", "<tmp>/nope.yaml"], 2, ("file not found",)),
     # ---- test (regression suites) --------------------------------------------------------
     Row("test-file-outside-the-suite-rule", ["test", "<not_a_suite>"],
-        2, ("regression.yaml is not a suite file", "*.suite.yaml", "suites/")),
+        2, ("no suite cases found", "*.suite.yaml", "promptkit_suites")),
     Row("test-suite-unknown-prompt", ["test", "<suite_bad_prompt>", "--mode", "live"],
         2, ("badprompt.yaml", "unknown prompt 'rag-answr'", "did you mean 'rag-answer'"),
         own_process=True),

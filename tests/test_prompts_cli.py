@@ -41,6 +41,25 @@ def test_list_json(capsys, root):
     assert rows["rag-role"]["variables"] == ["context", "question"]
 
 
+def test_list_shows_where_each_prompt_comes_from(capsys, tmp_path, monkeypatch):
+    own = tmp_path / "prompts" / "faq-answer"
+    own.mkdir(parents=True)
+    (own / "v1.yaml").write_text("name: faq-answer\nversion: 1\nkind: zero-shot\n"
+                                 "template: 'Q: {question}'\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROMPTKIT_PROMPTS", raising=False)
+    code, out, _ = cli(capsys, "prompts", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and rows["faq-answer"]["source"] == "project"
+    assert rows["rag-answer"]["source"] == "shipped"
+    assert Path(rows["faq-answer"]["folder"]) == tmp_path / "prompts"
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = cli(capsys, "prompts", "list")
+    assert "then shipped with promptkit" in out and "project" in out
+    code, out, _ = cli(capsys, "prompts", "show", "rag-answer@2", "--json")
+    assert code == 0 and json.loads(out)["lock"] == "locked"   # the library's own lock
+
+
 def test_list_table_keeps_brackets(capsys, root, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
     code, out, _ = cli(capsys, "prompts", "list", "--root", root)
@@ -151,7 +170,8 @@ def _run_python(code: str) -> subprocess.CompletedProcess:
                           cwd=PROJECT, timeout=120, check=False)
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["prompts", "list"], ["prompts", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["prompts", "list"], ["prompts", "--help"],
+                                  ["doctor", "--help"], ["test", "--help"]])
 def test_cli_does_not_import_heavy_modules(argv):
     code = (
         "import sys, json\n"
