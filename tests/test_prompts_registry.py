@@ -290,16 +290,16 @@ def test_deleted_release_is_reported(project):
 def test_new_scaffolds_the_next_version_and_lock_adds_only_it(project):
     before = read_lock(project.lock_path)
     path = project.new("rag-answer")
-    assert path == project.root / "rag-answer" / "v3.yaml"
+    assert path == project.root / "rag-answer" / "v4.yaml"
     spec = project.load("rag-answer")
-    assert spec.ref == "rag-answer@3" and spec.labels == []
-    assert spec.template == project.load("rag-answer@2").template
+    assert spec.ref == "rag-answer@4" and spec.labels == []
+    assert spec.template == project.load("rag-answer@3").template
     assert project.load("rag-answer@production").version == 2   # label stays put
     report = project.check()
-    assert [ref for ref, _ in report.unlocked] == ["rag-answer@3"]
-    assert project.lock() == ["rag-answer@3"]
+    assert [ref for ref, _ in report.unlocked] == ["rag-answer@4"]
+    assert project.lock() == ["rag-answer@4"]
     after = read_lock(project.lock_path)
-    assert after == {**before, "rag-answer@3": spec.hash}
+    assert after == {**before, "rag-answer@4": spec.hash}
     assert project.lock() == []
 
 
@@ -332,7 +332,7 @@ def test_new_name_gets_a_fresh_valid_v1(root):
 def test_diff_shows_the_changed_lines(project):
     text = project.diff("rag-answer@1", "rag-answer@production")
     assert text.startswith("--- rag-answer@1 (")
-    assert "-version: 1\n" in text and "+version: 2\n" in text
+    assert "-version: 1\n" in text and "+version: 3\n" in text
     assert "+labels: [production]\n" in text
     assert project.diff("rag-answer@2", "rag-answer@2") == ""
 
