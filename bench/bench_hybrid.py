@@ -127,19 +127,12 @@ class _OldIndex:
         self._bm25 = BM25Okapi([_old_tokenize(t) or ["\0"] for t in texts]) if self.ids else None
 
     def top(self, query, n, allowed=None):
+        from promptkit.retrieval.bm25 import best_positive
+
         terms = _old_tokenize(query)
         if self._bm25 is None or not terms:
             return []
-        scores = np.asarray(self._bm25.get_scores(terms))
-        out = []
-        for i in np.argsort(-scores, kind="stable"):
-            if scores[i] <= 0:
-                break
-            if allowed is None or self.ids[i] in allowed:
-                out.append((self.ids[i], float(scores[i])))
-                if len(out) >= n:
-                    break
-        return out
+        return best_positive(self.ids, np.asarray(self._bm25.get_scores(terms)), n, allowed)
 
 
 def _old_collection(name: str):

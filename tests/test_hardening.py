@@ -19,6 +19,7 @@ import yaml
 
 from promptkit.cli import run
 from promptkit.errors import UserError
+from tests.suite_text import one_case_suite
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
@@ -126,17 +127,7 @@ def test_credentials_in_a_model_url_stay_out_of_suite_baselines(tmp_path, fault_
     secret_url = server.url.replace("http://", "http://bob:pa55word@")
     suite_file = tmp_path / "suites" / "s.yaml"
     suite_file.parent.mkdir()
-    suite_file.write_text(textwrap.dedent(f"""\
-        name: s
-        prompts: [rag-answer@2]
-        model: openai:m@{secret_url}?token=t0ken
-        cases:
-          - id: ok
-            question: Who wrote the first program?
-            context: ["Ada Lovelace wrote the first program."]
-            answers: [Lovelace]
-            assert: [{{type: icontains-any}}]
-        """))
+    suite_file.write_text(one_case_suite("s", model=f"openai:m@{secret_url}?token=t0ken"))
     runner = SuiteRunner(load_suite(suite_file), mode="live")
     result = runner.run_case("ok", "rag-answer@2")
     assert result.passed, result.report()

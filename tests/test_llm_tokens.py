@@ -41,6 +41,21 @@ def test_the_estimate_stays_on_the_safe_side_for_other_scripts():
     assert estimate_tokens("") == 0
 
 
+def _reply(handler: BaseHTTPRequestHandler, status: int, data: bytes, ctype: str) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", ctype)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """Start `handler` on a free local port in a daemon thread: (server, http://127.0.0.1:PORT)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
 class _TokenizeServer:
     """An OpenAI-compatible stub: chat completions plus a llama.cpp- or vLLM-style /tokenize
     (counting characters, so the test can tell a server count from an estimate)."""
@@ -60,21 +75,13 @@ class _TokenizeServer:
                     text = body.get("content") if style == "llama.cpp" else body.get("prompt")
                     reply = ({"tokens": list(range(len(text)))} if style == "llama.cpp"
                              else {"count": len(text), "tokens": [], "max_model_len": 4096})
-                    return self._send(200, json.dumps(reply).encode(), "application/json")
+                    return _reply(self, 200, json.dumps(reply).encode(), "application/json")
                 if self.path == "/v1/chat/completions":
-                    return self._send(200, openai_sse("ok"), "text/event-stream")
-                self._send(404, b'{"detail":"Not Found"}', "application/json")
+                    return _reply(self, 200, openai_sse("ok"), "text/event-stream")
+                _reply(self, 404, b'{"detail":"Not Found"}', "application/json")
 
-            def _send(self, status, data, ctype):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, base = _serve(Handler)
+        self.url = f"{base}/v1"
 
     def stop(self):
         self.httpd.shutdown()
@@ -134,15 +141,9 @@ class _OllamaStub:
                           "done_reason": "stop", "prompt_eval_count": int(chars * factor),
                           "eval_count": 1}]
                 data = "".join(json.dumps(line) + "\n" for line in lines).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-ndjson")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                _reply(self, 200, data, "application/x-ndjson")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, self.host = _serve(Handler)
 
 
 def test_ollama_prompt_counts_raise_a_low_estimate():

@@ -36,7 +36,7 @@ def test_list_json(capsys, root):
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["rag-answer"]["versions"] == [1, 2, 3]
-    assert rows["rag-answer"]["labels"] == {"production": 2}
+    assert rows["rag-answer"]["labels"] == {"production": 3}
     assert rows["rag-fewshot"]["kind"] == "few-shot"
     assert rows["rag-role"]["variables"] == ["context", "question"]
 

@@ -294,7 +294,7 @@ def test_new_scaffolds_the_next_version_and_lock_adds_only_it(project):
     spec = project.load("rag-answer")
     assert spec.ref == "rag-answer@4" and spec.labels == []
     assert spec.template == project.load("rag-answer@3").template
-    assert project.load("rag-answer@production").version == 2   # label stays put
+    assert project.load("rag-answer@production").version == 3   # label stays put
     report = project.check()
     assert [ref for ref, _ in report.unlocked] == ["rag-answer@4"]
     assert project.lock() == ["rag-answer@4"]

@@ -50,7 +50,7 @@ def _mpnet(**opts) -> Embedder:
 
 
 def _fake(**opts) -> Embedder:
-    from promptkit.testing.fakes import HashEmbedder
+    from promptkit.embedders.fake import HashEmbedder
 
     opts.pop("cache", None)   # nothing to cache: hashing is cheaper than a lookup
     opts.pop("threads", None)

@@ -113,12 +113,18 @@ class BM25Index:
     def top(self, query: str, n: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """Best `n` (id, score) with a positive score, optionally only among `allowed` ids."""
         scores = self.scores(query) if self.ids else np.zeros(0)
-        out = []
-        for i in np.argsort(-scores, kind="stable"):
-            if scores[i] <= 0:
+        return best_positive(self.ids, scores, n, allowed)
+
+
+def best_positive(ids: list[str], scores: np.ndarray, n: int,
+                  allowed: set[str] | None = None) -> list[tuple[str, float]]:
+    """The `n` highest-scoring (id, score) pairs with a positive score, ties in id order."""
+    out = []
+    for i in np.argsort(-scores, kind="stable"):
+        if scores[i] <= 0:
+            break
+        if allowed is None or ids[i] in allowed:
+            out.append((ids[i], float(scores[i])))
+            if len(out) >= n:
                 break
-            if allowed is None or self.ids[i] in allowed:
-                out.append((self.ids[i], float(scores[i])))
-                if len(out) >= n:
-                    break
-        return out
+    return out
