@@ -26,15 +26,16 @@ _MEMO_SIZE = 2048   # judge replies kept per judge: metrics sharing a question a
 
 
 def judge_prompt(ref: str) -> PromptSpec:
-    """A judge prompt from the prompts folder in use, else the project's own (a user's own
-    prompts/ folder overrides a judge prompt by holding a version of the same name)."""
-    from promptkit.paths import PROJECT_ROOT
+    """A judge prompt from the prompts in use (a user's own folder first, then the library
+    shipped with promptkit); a user's folder holding other versions of a judge prompt than the
+    pinned one does not hide the shipped version."""
+    from promptkit.paths import shipped_prompts_dir
     from promptkit.prompts import load_prompt
 
     try:
         return load_prompt(ref)
     except NotFoundError:
-        return load_prompt(ref, root=PROJECT_ROOT / "prompts")
+        return load_prompt(ref, root=shipped_prompts_dir())
 
 
 class Judge:
