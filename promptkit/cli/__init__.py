@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "retrieval_cmd",
     "ask_cmd",
     "eval_cmd",
+    "eval_data_cmd",
     "experiment_cmd",
     "test_cmd",
     "doctor_cmd",

@@ -33,6 +33,7 @@ from promptkit.evaluation.metrics_base import (
     MetricResult,
     case_field,
 )
+from promptkit.evaluation.metrics_grounding import GROUNDING_METRICS
 from promptkit.evaluation.metrics_judge import LLMJudge, parse_verdict, self_agreement
 from promptkit.evaluation.metrics_retrieval import MRR, HitAtK, NDCGAtK, RecallAtK
 
@@ -347,6 +348,7 @@ METRICS: dict[str, Callable[..., Metric]] = {
     "looping": Looping,
     "sourced": Sourced,
     "source_gold": SourceGold,
+    **GROUNDING_METRICS,   # faithfulness, answer_relevancy, context_*, citation_*
 }
 # "ndcg@10" is shorthand for get_metric("ndcg_at_k", k=10).
 _AT_K = {"hit": "hit_at_k", "recall": "recall_at_k", "mrr": "mrr", "ndcg": "ndcg_at_k"}

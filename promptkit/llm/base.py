@@ -13,7 +13,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from promptkit.errors import BackendError
@@ -21,6 +21,7 @@ from promptkit.llm.limits import concurrency_slot
 
 if TYPE_CHECKING:
     from promptkit.llm.cache import ResponseCache
+    from promptkit.llm.structured import Structured
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 
@@ -77,6 +78,10 @@ class GenParams:
     # Multiplies down the odds of tokens seen in the last 64 (llama.cpp's and Ollama's
     # `repeat_penalty`); 1.0 or None is off. Small models loop without it at temperature 0.
     repeat_penalty: float | None = None
+    # A JSON Schema the reply must follow. Backends that can constrain decoding to it
+    # (`ChatModel.can_constrain`) do; for the others it is not sent, and
+    # `generate_structured` parses and validates whatever text comes back.
+    json_schema: dict | None = None
 
     def __post_init__(self):
         # llama.cpp reads max_tokens <= 0 as "no limit": a typo would generate until the window
@@ -96,6 +101,8 @@ class GenParams:
         # Only when set: requests recorded before the option existed keep their cache keys.
         if self.repeat_penalty is not None:
             d["repeat_penalty"] = self.repeat_penalty
+        if self.json_schema is not None:
+            d["json_schema"] = self.json_schema
         return d
 
     @property
@@ -148,6 +155,9 @@ class ChatModel(ABC):
     backend: str = ""                # registry key: "llamacpp", "ollama", "openai", "fake"
     context_window: int = 2048
     can_stream: bool = True
+    # Decoding can be held to a JSON Schema (grammar, response_format, format). Read by
+    # `generate` (a schema is not sent where this is False) and `generate_structured`.
+    can_constrain: bool = False
     needs_key: bool = False
     key_env_var: str | None = None
     exact_token_count: bool = True   # False where count_tokens is an estimate (remote APIs)
@@ -207,6 +217,10 @@ class ChatModel(ABC):
                  on_token: Callable[[str], None] | None = None) -> Generation:
         """One chat completion: cache, then the backend with retries; tokens go to `on_token`."""
         params = params or GenParams()
+        if params.json_schema is not None and not self.can_constrain:
+            # Not sent, so not part of the request either: the cache key stays that of the
+            # plain request this backend really receives.
+            params = replace(params, json_schema=None)
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
         cache = self.cache
         if cache is not None and cache.consults:
@@ -221,6 +235,24 @@ class ChatModel(ABC):
         if cache is not None and cache.stores(params):
             cache.store(self.spec, params, messages, gen)
         return gen
+
+    def generate_structured(self, messages: Sequence[Message], schema: dict | type,
+                            params: GenParams | None = None, *, constrain: bool = True,
+                            on_token: Callable[[str], None] | None = None) -> Structured:
+        """A reply that follows `schema` (a JSON Schema dict or a pydantic model class).
+
+        Decoding is constrained to the schema where the backend can and `constrain` is true;
+        either way the reply is parsed and validated, and one that does not fit comes back
+        with outcome "unparsable" and the reason, never as an exception or a guess.
+        """
+        from promptkit.llm.structured import parse_reply, schema_of
+
+        json_schema, model_class = schema_of(schema)
+        constrained = constrain and self.can_constrain
+        params = replace(params or GenParams(),
+                         json_schema=json_schema if constrained else None)
+        gen = self.generate(messages, params, on_token=on_token)
+        return parse_reply(gen, json_schema, constrained=constrained, model_class=model_class)
 
     def _generate_with_retries(self, messages, params, on_token) -> Generation:
         emitted = False

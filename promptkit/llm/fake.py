@@ -35,10 +35,14 @@ class _FakeBase(ChatModel):
     backoff_s = 0.0
     timeout_s = None
 
-    def __init__(self, *, spec: str, context_window: int = 2048, retries: int = 0):
+    def __init__(self, *, spec: str, context_window: int = 2048, retries: int = 0,
+                 can_constrain: bool = False):
         self.spec = spec
         self.context_window = context_window
         self.retries = retries
+        # A fake that "constrains" receives the schema in params.json_schema; what it replies
+        # is still up to the script, so tests can check both paths of structured output.
+        self.can_constrain = can_constrain
         self.calls: list[FakeCall] = []
 
     def count_tokens(self, text: str) -> int:
@@ -83,8 +87,10 @@ class FakeChatModel(_FakeBase):
     """
 
     def __init__(self, replies: Iterable[str | BaseException] = (), *, default: str | None = None,
-                 spec: str = "fake:scripted", context_window: int = 2048, retries: int = 0):
-        super().__init__(spec=spec, context_window=context_window, retries=retries)
+                 spec: str = "fake:scripted", context_window: int = 2048, retries: int = 0,
+                 can_constrain: bool = False):
+        super().__init__(spec=spec, context_window=context_window, retries=retries,
+                         can_constrain=can_constrain)
         self.replies = deque(replies)
         self.default = default
 
@@ -105,8 +111,10 @@ class FunctionChatModel(_FakeBase):
     """Replies computed by `fn(messages, params)`: a string, or an iterable of streamed pieces."""
 
     def __init__(self, fn: Callable[[list[dict], GenParams], str | Iterable[str]], *,
-                 spec: str = "fake:function", context_window: int = 2048, retries: int = 0):
-        super().__init__(spec=spec, context_window=context_window, retries=retries)
+                 spec: str = "fake:function", context_window: int = 2048, retries: int = 0,
+                 can_constrain: bool = False):
+        super().__init__(spec=spec, context_window=context_window, retries=retries,
+                         can_constrain=can_constrain)
         self.fn = fn
 
     def _reply(self, messages, params):

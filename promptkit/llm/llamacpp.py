@@ -110,10 +110,35 @@ def _check_gguf(path: Path) -> None:
                              "convert_hf_to_gguf.py) or download a GGUF build of it.")
 
 
+_grammars: dict[str, object] = {}
+
+
+def schema_grammar(schema: dict):
+    """The llama.cpp grammar (GBNF) that holds decoding to `schema`, built once per schema.
+
+    Built here rather than through `response_format`, whose converter falls back silently to
+    "any JSON" when a schema cannot be converted: here that is the user's error, said so.
+    """
+    import json
+
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _grammars:
+        try:
+            _grammars[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        except Exception as exc:  # noqa: BLE001 - the converter raises bare Exceptions
+            raise UserError(f"llama.cpp cannot turn this JSON Schema into a grammar: {exc}",
+                            hint="Simplify the schema (plain objects, arrays, enums, strings, "
+                                 "numbers), or ask without constraint.") from None
+    return _grammars[key]
+
+
 class LlamaCppModel(ChatModel):
     """A GGUF model run by llama-cpp-python in this process, with the GGUF's chat template."""
 
     backend = "llamacpp"
+    can_constrain = True  # a grammar from the JSON Schema
     max_concurrency = 1   # one Llama object is not thread-safe
     retries = 0           # nothing transient to retry in-process
     timeout_s = None
@@ -174,11 +199,13 @@ class LlamaCppModel(ChatModel):
         # Without a reset, llama.cpp reuses the KV cache of the previous call's matching
         # prefix, and the output then depends on what ran before: not reproducible.
         llm.reset()
+        grammar = schema_grammar(params.json_schema) if params.json_schema else None
         stream = llm.create_chat_completion(
             messages=list(messages), temperature=params.temperature, top_p=params.top_p,
             max_tokens=params.max_tokens, stop=list(params.stop) or None,
             repeat_penalty=params.repeat_penalty or 1.0,
-            seed=params.seed if params.seed is not None else self.seed, stream=True)
+            seed=params.seed if params.seed is not None else self.seed, stream=True,
+            grammar=grammar)
         finish = None
         for part in stream:
             choice = part["choices"][0]

@@ -36,6 +36,7 @@ class OllamaModel(ChatModel):
     # we send ours with every request and pack context against the same number.
     context_window = 4096
     max_concurrency = 2
+    can_constrain = True   # Ollama's `format` takes a JSON Schema
 
     def __init__(self, name: str, *, host: str | None = None, timeout: float = 120.0,
                  context_window: int | None = None, max_concurrency: int | None = None,
@@ -91,8 +92,9 @@ class OllamaModel(ChatModel):
         import ollama
 
         try:
+            extra = {"format": params.json_schema} if params.json_schema is not None else {}
             parts = self.client().chat(model=self.name, messages=list(messages), stream=True,
-                                       options=self._options(params))
+                                       options=self._options(params), **extra)
             for part in parts:
                 text = (part.message.content or "") if part.message else ""
                 if part.done:

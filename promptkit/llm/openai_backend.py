@@ -53,6 +53,12 @@ class OpenAIModel(ChatModel):
     needs_key = True
     key_env_var = "OPENAI_API_KEY"
     context_window = 8192
+    can_constrain = True
+    # How a JSON Schema is sent: OpenAI's `json_schema` response format (OpenAI, vLLM,
+    # llama.cpp's llama-server, LM Studio), or `json_object` with a `schema` beside it, the only
+    # form llama-cpp-python's server takes. A local server that refuses the first is asked the
+    # second way from then on.
+    schema_format = "json_schema"
 
     def __init__(self, name: str, *, base_url: str | None = None, timeout: float = 60.0,
                  context_window: int | None = None, max_concurrency: int | None = None,
@@ -139,14 +145,44 @@ class OpenAIModel(ChatModel):
             # `repeat_penalty`, vLLM as `repetition_penalty`.
             req["extra_body"] = {"repeat_penalty": params.repeat_penalty,
                                  "repetition_penalty": params.repeat_penalty}
+        if params.json_schema is not None:
+            req["response_format"] = self._response_format(params.json_schema)
         return req
+
+    def _response_format(self, schema: dict) -> dict:
+        if self.schema_format == "json_object":
+            return {"type": "json_object", "schema": schema}
+        from promptkit.llm.structured import strict_compatible
+
+        # Strict mode refuses schemas with optional or open-ended objects; those go non-strict.
+        return {"type": "json_schema",
+                "json_schema": {"name": "reply", "schema": schema,
+                                "strict": strict_compatible(schema)}}
+
+    def _refused_schema_format(self, exc, request: dict) -> bool:
+        """A local server that does not know `json_schema` response formats: 400/422, or a
+        500 naming response_format (llama-cpp-python's server wraps its validation error)."""
+        status = getattr(exc, "status_code", None) or 0
+        refused = status in (400, 422) or (status >= 500
+                                           and "response_format" in _error_detail(exc))
+        return (refused and "response_format" in request and self.schema_format == "json_schema"
+                and not self.base_url.startswith(OPENAI_URL))
 
     def _stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:
         import httpx
         import openai
 
+        request = self._request(messages, params)
         try:
-            for part in self.client().chat.completions.create(**self._request(messages, params)):
+            try:
+                parts = self.client().chat.completions.create(**request)
+            except openai.APIStatusError as exc:
+                if not self._refused_schema_format(exc, request):
+                    raise
+                self.schema_format = "json_object"
+                request = self._request(messages, params)
+                parts = self.client().chat.completions.create(**request)
+            for part in parts:
                 usage = getattr(part, "usage", None)
                 for choice in part.choices or ():
                     yield Chunk(text=choice.delta.content or "", finish_reason=choice.finish_reason)
