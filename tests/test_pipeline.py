@@ -112,6 +112,7 @@ def test_context_is_packed_into_the_model_window():
     assert trace["retrieval"]["dropped"]
     assert model.count_message_tokens(trace["messages"]) + 64 <= 400
     assert trace["context"]["used_tokens"] <= trace["context"]["budget_tokens"]
+    assert trace["context"]["exact_counts"] is True   # the fake counts with its own tokenizer
 
 
 def test_no_room_for_context_is_a_user_error():

@@ -152,3 +152,32 @@ def test_binary_flips_follow_the_metric_direction():
     assert result.wins == ["u", "v", "w"] and result.losses == ["y"]
     up = paired_compare(a, b, ids=list("uvwxyz"))
     assert up.wins == ["y"] and up.losses == ["u", "v", "w"]
+
+
+def test_binary_metrics_get_wilson_intervals_that_never_collapse():
+    from promptkit.evaluation.stats import mean_ci, wilson_ci
+
+    all_pass = mean_ci([1.0] * 25)
+    assert all_pass.method == "wilson" and all_pass.high == 1.0
+    assert all_pass.low == pytest.approx(0.8668, abs=1e-4)       # not a zero-width [1, 1]
+    assert mean_ci([0.0] * 25).high == pytest.approx(0.1332, abs=1e-4)
+    three_of_four = wilson_ci(3, 4)
+    assert (three_of_four.low, three_of_four.high) == (pytest.approx(0.3006, abs=1e-4),
+                                                       pytest.approx(0.9544, abs=1e-4))
+    assert mean_ci([0.2, 0.9, 0.4]).method == "bootstrap"
+    with pytest.raises(UserError):
+        wilson_ci(5, 4)
+
+
+def test_run_summary_and_metric_aggregate_agree():
+    from promptkit.evaluation.aggregate import metric_summary
+    from promptkit.evaluation.metrics import aggregate
+
+    values = [1, 0, 1, 1, 0, 1, 1, 1]
+    records = [{"id": f"c{i}", "scores": {"em": {"value": v, "outcome": "ok"}}}
+               for i, v in enumerate(values)]
+    run = metric_summary(records, "em")
+    direct = aggregate("em", [MetricResult(float(v)) for v in values])
+    assert (run["mean"], run["ci_low"], run["ci_high"]) == (direct.mean, direct.ci_low,
+                                                            direct.ci_high)
+    assert run["ci_method"] == "wilson"

@@ -41,7 +41,7 @@ def self_agreement(records: Iterable[dict], metric: str) -> float | None:
 
 def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
                    alpha: float = 0.05) -> dict:
-    from promptkit.evaluation.stats import bootstrap_ci
+    from promptkit.evaluation.stats import mean_ci
 
     values = per_case_values(records, metric)
     outcomes = Counter({"ok": 0, "unparsable": 0, "error": 0})
@@ -51,8 +51,8 @@ def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
            "mean": None, "ci_low": None, "ci_high": None, "alpha": alpha}
     if values:
         ordered = [values[k] for k in sorted(values)]  # fixed order: same seed, same interval
-        est = bootstrap_ci(ordered, alpha=alpha, seed=seed)
-        out.update(mean=est.mean, ci_low=est.low, ci_high=est.high)
+        est = mean_ci(ordered, alpha=alpha, seed=seed)
+        out.update(mean=est.mean, ci_low=est.low, ci_high=est.high, ci_method=est.method)
     agreement = self_agreement(records, metric)
     if agreement is not None:
         out["self_agreement"] = agreement
@@ -60,7 +60,8 @@ def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
 
 
 def summarise(records: list[dict], metric_names: list[str], *, seed: int = 0) -> dict:
-    """Summary of a run: per-metric mean, bootstrap 95% CI and outcome counts."""
+    """Summary of a run: per-metric mean, 95% CI (Wilson for 0/1 metrics, else bootstrap) and
+    outcome counts."""
     case_ids = {rec["id"] for rec in records}
     return {
         "cases": len(case_ids),

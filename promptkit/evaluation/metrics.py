@@ -386,7 +386,8 @@ def evaluate_all(metrics: Sequence[Metric], prediction: str, case: Any) -> dict[
 
 @dataclass(frozen=True)
 class MetricSummary:
-    """A metric over a run: the mean of its ok results with a bootstrap CI, and outcome counts."""
+    """A metric over a run: the mean of its ok results with a CI (Wilson for 0/1 metrics,
+    bootstrap otherwise: `stats.mean_ci`), and outcome counts."""
 
     name: str
     n: int
@@ -410,9 +411,9 @@ def aggregate(name: str, results: Sequence[MetricResult], *, ci: bool = True,
     mean = low = high = None
     if values:
         if ci:
-            from promptkit.evaluation.stats import bootstrap_ci
+            from promptkit.evaluation.stats import mean_ci
 
-            est = bootstrap_ci(values, n_resamples=n_resamples, alpha=alpha, seed=seed)
+            est = mean_ci(values, n_resamples=n_resamples, alpha=alpha, seed=seed)
             mean, low, high = est.mean, est.low, est.high
         else:
             mean = math.fsum(values) / len(values)

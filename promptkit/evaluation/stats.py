@@ -47,13 +47,14 @@ def _resampled_means(x: np.ndarray, n_resamples: int, seed: int | None) -> np.nd
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean and its percentile-bootstrap confidence interval."""
+    """A mean and its confidence interval (`method`: "bootstrap" or "wilson")."""
 
     mean: float
     low: float
     high: float
     n: int
     alpha: float = 0.05
+    method: str = "bootstrap"
 
 
 def bootstrap_ci(values: Iterable[float], *, n_resamples: int = 10_000, alpha: float = 0.05,
@@ -65,6 +66,31 @@ def bootstrap_ci(values: Iterable[float], *, n_resamples: int = 10_000, alpha: f
     mean = float(x.mean())
     # Quantiles of floating-point means can land a hair outside the mean on degenerate data.
     return Estimate(mean, min(float(low), mean), max(float(high), mean), int(x.size), alpha)
+
+
+def wilson_ci(successes: int, n: int, *, alpha: float = 0.05) -> Estimate:
+    """Share `successes / n` with the Wilson score interval (Wilson, 1927).
+
+    Unlike a bootstrap of 0/1 values, it never collapses to zero width: 25 passes out of 25
+    give [0.867, 1.0] at 95%, not [1.0, 1.0].
+    """
+    if n <= 0 or not 0 <= successes <= n:
+        raise UserError(f"wilson_ci: need 0 <= successes <= n and n > 0, got {successes}/{n}")
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return Estimate(p, max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)), n,
+                    alpha, "wilson")
+
+
+def mean_ci(values: Iterable[float], *, alpha: float = 0.05, seed: int | None = 0,
+            n_resamples: int = 10_000) -> Estimate:
+    """The one summary of a metric's per-case values: Wilson for 0/1 values, else bootstrap."""
+    x = _as_array(values, "mean_ci")
+    if np.all((x == 0) | (x == 1)):
+        return wilson_ci(int(x.sum()), int(x.size), alpha=alpha)
+    return bootstrap_ci(x, n_resamples=n_resamples, alpha=alpha, seed=seed)
 
 
 # ------------------------------------------------------------------------------ pairing

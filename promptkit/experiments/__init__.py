@@ -22,7 +22,7 @@ _LAZY = {
     "load_experiment": "promptkit.experiments.config",
     "experiment_from_dict": "promptkit.experiments.config",
     "ExperimentConfig": "promptkit.experiments.config",
-    "KINDS": "promptkit.experiments.registry",
+    "KINDS": "promptkit.experiments.config",
 }
 
 

@@ -8,7 +8,8 @@ from promptkit.experiments.cells import CellRun
 
 
 def estimate(run: CellRun, metric: str) -> dict:
-    """Mean and bootstrap CI of a cell (from its harness summary); Nones when it has not run."""
+    """Mean and CI of a cell (from its harness summary: Wilson for 0/1 metrics, else bootstrap);
+    Nones when it has not run."""
     s = run.summary(metric) or {}
     return {"label": run.label, "title": run.cell.get("title", run.label),
             "mean": s.get("mean"), "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high"),

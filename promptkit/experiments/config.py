@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -149,10 +150,29 @@ class KVSettings(_Strict):
     positions: list[int] | None = None              # where the asked key sits; None: spread
 
 
-KIND_BLOCKS = {"position": "position", "needle": "needle", "k-sweep": "k_sweep",
-               "ordering": "ordering", "prompt-kinds": "prompt_kinds", "kv": "kv"}
-# Kinds whose defaults need no settings block at all.
-_DEFAULTABLE = {"position", "k-sweep", "ordering", "prompt-kinds", "kv"}
+@dataclass(frozen=True)
+class Kind:
+    """One experiment kind: its module, its settings block and what a config must give."""
+
+    module: str                 # build / analyse / plot / markdown (experiments.registry)
+    block: str                  # the settings block's key in the YAML file
+    settings: type[_Strict]
+    defaultable: bool = True    # runs on default settings when the block is absent
+    needs_data: bool = True     # needs a `data:` block (questions and passages)
+
+
+# The one table of experiment kinds: the config's `kind` choices, blocks and modules come from it.
+KINDS: dict[str, Kind] = {
+    "position": Kind("promptkit.experiments.position", "position", PositionSettings),
+    "needle": Kind("promptkit.experiments.needle", "needle", NeedleSettings,
+                   defaultable=False, needs_data=False),
+    "k-sweep": Kind("promptkit.experiments.ksweep", "k_sweep", KSweepSettings),
+    "ordering": Kind("promptkit.experiments.ordering", "ordering", OrderingSettings),
+    "prompt-kinds": Kind("promptkit.experiments.prompt_kinds", "prompt_kinds",
+                         PromptKindsSettings),
+    "kv": Kind("promptkit.experiments.kv", "kv", KVSettings),
+}
+KIND_BLOCKS = {name: kind.block for name, kind in KINDS.items()}
 
 
 def _default_model() -> str:
@@ -163,7 +183,7 @@ def _default_model() -> str:
 
 class ExperimentConfig(_Strict):
     name: str
-    kind: Literal["position", "needle", "k-sweep", "ordering", "prompt-kinds", "kv"]
+    kind: Literal[tuple(KINDS)]  # type: ignore[valid-type]
     description: str = ""
     model: str = Field(default_factory=lambda: _default_model())
     prompt: str = "multidoc-qa@1"       # grounded prompt (question + context) for the cells
@@ -270,15 +290,13 @@ def experiment_from_dict(data: dict, *, source: str | None = None,
             raise ConfigError(f"a '{other}' block belongs to kind '{other_kind}', but this "
                               f"experiment's kind is '{cfg.kind}'", path=source, field=other,
                               hint=f"Remove it, or put the settings under '{block}:'.")
+    kind = KINDS[cfg.kind]
     if cfg.settings() is None:
-        if cfg.kind not in _DEFAULTABLE:
+        if not kind.defaultable:
             raise ConfigError(f"kind '{cfg.kind}' needs a '{block}:' block", path=source,
                               field=block, hint=hint)
-        defaults = {"position": PositionSettings, "k-sweep": KSweepSettings,
-                    "ordering": OrderingSettings, "prompt-kinds": PromptKindsSettings,
-                    "kv": KVSettings}[cfg.kind]()
-        setattr(cfg, block, defaults)
-    if cfg.kind != "needle" and cfg.data is None:
+        setattr(cfg, block, kind.settings())
+    if kind.needs_data and cfg.data is None:
         raise ConfigError(f"kind '{cfg.kind}' needs a 'data:' block (questions and passages)",
                           path=source, field="data", hint=hint)
     cfg._source = source

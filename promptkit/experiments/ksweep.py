@@ -39,12 +39,12 @@ def build(ctx: Context) -> Plan:
 
 
 def _recall(ranks: dict, which: str, k: int, seed: int) -> dict:
-    from promptkit.evaluation.stats import bootstrap_ci
+    from promptkit.evaluation.stats import mean_ci
 
     values = [1.0 if r[which] is not None and r[which] <= k else 0.0 for r in ranks.values()]
     if not values:
         return {"mean": None, "ci_low": None, "ci_high": None}
-    est = bootstrap_ci(values, seed=seed)
+    est = mean_ci(values, seed=seed)
     return {"mean": est.mean, "ci_low": est.low, "ci_high": est.high}
 
 

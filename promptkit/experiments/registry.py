@@ -1,4 +1,4 @@
-"""Experiment kinds by name: one module each, imported when its kind is used.
+"""Experiment kinds by name (the table is `config.KINDS`): one module each, imported when used.
 
 A kind module provides:
 - `build(ctx) -> Plan`: the cells (datasets + how to ask) and facts the analysis needs;
@@ -14,17 +14,10 @@ from types import ModuleType
 
 from promptkit.errors import NotFoundError
 
-KINDS: dict[str, str] = {
-    "position": "promptkit.experiments.position",
-    "needle": "promptkit.experiments.needle",
-    "k-sweep": "promptkit.experiments.ksweep",
-    "ordering": "promptkit.experiments.ordering",
-    "prompt-kinds": "promptkit.experiments.prompt_kinds",
-    "kv": "promptkit.experiments.kv",
-}
-
 
 def get_kind(name: str) -> ModuleType:
+    from promptkit.experiments.config import KINDS
+
     if name not in KINDS:
         raise NotFoundError("experiment kind", name, KINDS)
-    return import_module(KINDS[name])
+    return import_module(KINDS[name].module)

@@ -154,11 +154,9 @@ class ChatModel(ABC):
     spec: str = ""                   # canonical spec string, safe to log (no credentials)
     backend: str = ""                # registry key: "llamacpp", "ollama", "openai", "fake"
     context_window: int = 2048
-    can_stream: bool = True
     # Decoding can be held to a JSON Schema (grammar, response_format, format). Read by
     # `generate` (a schema is not sent where this is False) and `generate_structured`.
     can_constrain: bool = False
-    needs_key: bool = False
     key_env_var: str | None = None
     exact_token_count: bool = True   # False where count_tokens is an estimate (remote APIs)
     max_concurrency: int = 4         # requests in flight per backend endpoint, per process

@@ -50,7 +50,6 @@ class OpenAIModel(ChatModel):
     """Chat completions over HTTP with the official `openai` client (its own retries off)."""
 
     backend = "openai"
-    needs_key = True
     key_env_var = "OPENAI_API_KEY"
     context_window = 8192
     can_constrain = True

@@ -213,7 +213,9 @@ class Pipeline:
             "retrieval": self._retrieval_trace(mode, retrieved, packing, reranked),
             "context": None if packing is None else {
                 "budget_tokens": packing.budget_tokens, "used_tokens": packing.used_tokens,
-                "prompt_overhead_tokens": overhead, "order": self.order},
+                "prompt_overhead_tokens": overhead, "order": self.order,
+                # Whether those counts came from the model's own tokenizer or an estimate.
+                "exact_counts": bool(self.model.exact_token_count)},
             "model": {**self.model.describe(), "params": self.params.as_dict()},
             "usage": {"prompt_tokens": gen.prompt_tokens,
                       "completion_tokens": gen.completion_tokens},
