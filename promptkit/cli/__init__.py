@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "eval_cmd",
     "experiment_cmd",
     "test_cmd",
+    "schema_cmd",
 )
 
 for _name in _COMMAND_MODULES:
