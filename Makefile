@@ -1,4 +1,4 @@
-# The two commands a new user needs (README "Quick start"); both are idempotent.
+# The two commands a new user needs (README "Set up"); both are idempotent.
 .PHONY: setup demo test bench lint docs
 
 VENV ?= .venv

@@ -52,7 +52,8 @@ def _sections(root, path):
         table = _params(cmd)
         if table:
             body += [table, ""]
-        subs = sorted(getattr(cmd, "commands", {}) or {})
+        subs = sorted(name for name, sub in (getattr(cmd, "commands", {}) or {}).items()
+                      if not getattr(sub, "hidden", False))
         if subs:
             body += ["Commands: " + ", ".join(f"[`{s}`](#{_anchor([*cmd_path, s])})"
                                              for s in subs) + ".", ""]

@@ -48,9 +48,15 @@ def _gen_reference():
 
 def test_generated_files_are_current():
     """Schemas, the CLI reference and the dependency list match the code that they describe."""
+    import difflib
+
     gen = _gen_reference()
-    stale = [str(p.relative_to(ROOT)) for p in gen.stale(gen.outputs())]
-    assert not stale, f"regenerate with: python scripts/gen_reference.py ({stale})"
+    files = gen.outputs()
+    diffs = ["".join(difflib.unified_diff(
+        path.read_text(encoding="utf-8").splitlines(True) if path.is_file() else [],
+        files[path].splitlines(True), str(path.relative_to(ROOT)), "generated", n=1))[:2000]
+        for path in gen.stale(files)]
+    assert not diffs, "regenerate with: python scripts/gen_reference.py\n" + "\n".join(diffs)
 
 
 def test_every_file_users_write_is_covered():
