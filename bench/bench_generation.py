@@ -1,6 +1,8 @@
 """Generation speed through the pipeline vs raw llama-cpp-python on the same rendered prompt.
 
-    python bench/bench_generation.py [--rounds 5] [--max-tokens 128]
+    python bench/bench_generation.py [--rounds 5] [--max-tokens 128] [--model SPEC]
+
+The model defaults to the library's default (the most capable packaged model installed).
 
 Both sides use the same in-process Llama object, the same chat messages (rendered by the
 pipeline from demo-corpus passages given as oracle contexts, so no store or embedder is
@@ -40,7 +42,9 @@ def raw_run(llm, messages, params) -> tuple[float, float, float]:
     finish = None
     for part in llm.create_chat_completion(messages=messages, temperature=params.temperature,
                                            top_p=params.top_p, max_tokens=params.max_tokens,
-                                           seed=params.seed, stream=True):
+                                           seed=params.seed,
+                                           repeat_penalty=params.repeat_penalty or 1.0,
+                                           stream=True):
         choice = part["choices"][0]
         if choice["delta"].get("content") and first is None:
             first = time.perf_counter() - t0
@@ -52,12 +56,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--model", default=None, help="a llamacpp: spec (default: the default model)")
     args = ap.parse_args()
 
     from promptkit.llm import get_model
+    from promptkit.llm.specs import default_spec
     from promptkit.pipeline import Pipeline
 
-    model = get_model("llamacpp:smollm2-135m", cache_mode="off")
+    model = get_model(args.model or default_spec(), cache_mode="off")
     pipe = Pipeline(model=model, collection=None, mode="oracle", max_tokens=args.max_tokens)
     contexts = demo_passages()
     warm = pipe.ask(QUESTION, contexts=contexts)  # loads the model, renders the messages

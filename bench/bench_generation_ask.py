@@ -29,10 +29,11 @@ QUESTIONS = ["What is BERT and how is it pre-trained?",
 RAW_SCRIPT = """
 import json, sys
 from llama_cpp import Llama
-messages, max_tokens, path = json.loads(sys.stdin.read())
-llm = Llama(model_path=path, n_ctx=2048, verbose=False)
+messages, max_tokens, path, n_ctx, repeat_penalty = json.loads(sys.stdin.read())
+llm = Llama(model_path=path, n_ctx=n_ctx, verbose=False)
 out = llm.create_chat_completion(messages=messages, temperature=0.0, top_p=1.0,
-                                 max_tokens=max_tokens, seed=0, stream=True)
+                                 max_tokens=max_tokens, seed=0, repeat_penalty=repeat_penalty,
+                                 stream=True)
 print("".join(p["choices"][0]["delta"].get("content") or "" for p in out))
 """
 
@@ -60,7 +61,7 @@ def main() -> int:
           "warming up (builds the demo collection if needed) ...", flush=True)
     timed(ask("warm-up: what is a transformer?"))
     sys.path.insert(0, str(ROOT))
-    from promptkit.llm.llamacpp import smollm2_path
+    from promptkit.llm.llamacpp import resolve_gguf
 
     rows, raw_walls, prompt_tokens = [], [], []
     for i in range(args.runs):
@@ -71,7 +72,10 @@ def main() -> int:
         trace = json.loads(out)["trace"]
         lat = trace["latency"]
         prompt_tokens.append(trace["usage"]["prompt_tokens"])
-        raw_input = json.dumps([trace["messages"], args.max_tokens, str(smollm2_path())])
+        _, path, _ = resolve_gguf(trace["model"]["spec"].split(":", 1)[1])
+        raw_input = json.dumps([trace["messages"], args.max_tokens, str(path),
+                                trace["model"]["context_window"],
+                                trace["model"]["params"].get("repeat_penalty") or 1.0])
         rows.append({"wall": wall,
                      "process start-up (python, imports, CLI)": wall - lat["command_s"],
                      "open store, load prompt": lat["command_s"] - lat["total_s"],
@@ -82,7 +86,7 @@ def main() -> int:
 
     med = statistics.median
     print(f"{args.runs} runs (median), {args.max_tokens} max tokens, "
-          f"{med(prompt_tokens):.0f} prompt tokens")
+          f"{med(prompt_tokens):.0f} prompt tokens, model {trace['model']['spec']}")
     for key in rows[0]:
         if key != "wall":
             print(f"  {key:42s} {med(r[key] for r in rows):7.2f} s")

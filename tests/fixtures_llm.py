@@ -134,16 +134,30 @@ def openai_sse(text: str) -> bytes:
             + "data: [DONE]\n\n").encode()
 
 
-class FaultServer:
-    """Answers every POST with the next scripted behaviour (the last one repeats).
+def ollama_ndjson(text: str) -> bytes:
+    """A minimal Ollama /api/chat stream answering `text`."""
+    head = {"model": "m", "created_at": "2026-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": text}, "done": False}
+    tail = {"model": "m", "created_at": "2026-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": ""}, "done": True,
+            "done_reason": "stop", "prompt_eval_count": 5, "eval_count": 3}
+    return (json.dumps(head) + "\n" + json.dumps(tail) + "\n").encode()
 
-    A behaviour is an HTTP status (int), ("slow", seconds) or ("ok", text) for a streamed
-    OpenAI-style answer. `hits` counts requests, so tests can check how often a client retried.
+
+class FaultServer:
+    """Answers every chat-completions POST with the next scripted behaviour (the last repeats).
+
+    A behaviour is an HTTP status (int), ("http", status, {header: value}), ("slow", seconds),
+    ("ok", text) for a streamed OpenAI-style answer or ("ollama", text) for a streamed Ollama
+    /api/chat answer. `hits` counts chat requests, so tests can check how often a client
+    retried; other paths (a /tokenize probe) answer 404. The Ollama API's /api/chat counts as
+    a chat request too. `bodies` holds the JSON body of every chat request.
     """
 
     def __init__(self, behaviours: list):
         self.behaviours = list(behaviours)
         self.hits = 0
+        self.bodies: list[dict] = []        # the JSON body of every chat request
         self.auth_headers: list[str] = []
         self.paths: list[str] = []          # request path + query of every POST
         outer = self
@@ -156,17 +170,29 @@ class FaultServer:
                 self._reply(200, b'{"object":"list","data":[]}', "application/json")
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("content-length") or 0))
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if not self.path.split("?", 1)[0].endswith(("/chat/completions", "/api/chat")):
+                    self._reply(404, b'{"detail":"Not Found"}', "application/json")
+                    return
+                try:
+                    outer.bodies.append(json.loads(raw or b"{}"))
+                except json.JSONDecodeError:
+                    outer.bodies.append({})
                 outer.auth_headers.append(self.headers.get("authorization", ""))
                 outer.paths.append(self.path)
                 index = min(outer.hits, len(outer.behaviours) - 1)
                 outer.hits += 1
                 behaviour = outer.behaviours[index]
                 if isinstance(behaviour, int):
-                    body = json.dumps({"error": {"message": f"scripted failure {behaviour}",
+                    behaviour = ("http", behaviour,
+                                 {"Retry-After": "0"} if behaviour == 429 else {})
+                if behaviour[0] == "http":
+                    _, status, extra = behaviour
+                    body = json.dumps({"error": {"message": f"scripted failure {status}",
                                                  "type": "fault"}}).encode()
-                    extra = {"Retry-After": "0"} if behaviour == 429 else {}
-                    self._reply(behaviour, body, "application/json", extra)
+                    self._reply(status, body, "application/json", extra)
+                elif behaviour[0] == "ollama":
+                    self._reply(200, ollama_ndjson(behaviour[1]), "application/x-ndjson")
                 elif behaviour[0] == "slow":
                     time.sleep(behaviour[1])
                     self._reply(200, openai_sse("late"), "text/event-stream")

@@ -19,6 +19,7 @@ import yaml
 
 from promptkit.cli import run
 from promptkit.errors import UserError
+from tests.suite_text import one_case_suite
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCS = PROJECT_ROOT / "docs"
@@ -131,17 +132,7 @@ def test_credentials_in_a_model_url_stay_out_of_suite_baselines(tmp_path, fault_
     secret_url = server.url.replace("http://", "http://bob:pa55word@")
     suite_file = tmp_path / "suites" / "s.yaml"
     suite_file.parent.mkdir()
-    suite_file.write_text(textwrap.dedent(f"""\
-        name: s
-        prompts: [rag-answer@2]
-        model: openai:m@{secret_url}?token=t0ken
-        cases:
-          - id: ok
-            question: Who wrote the first program?
-            context: ["Ada Lovelace wrote the first program."]
-            answers: [Lovelace]
-            assert: [{{type: icontains-any}}]
-        """))
+    suite_file.write_text(one_case_suite("s", model=f"openai:m@{secret_url}?token=t0ken"))
     runner = SuiteRunner(load_suite(suite_file), mode="live")
     result = runner.run_case("ok", "rag-answer@2")
     assert result.passed, result.report()
@@ -271,19 +262,19 @@ def test_a_fifo_in_a_folder_is_skipped_with_a_reason_not_read(small_corpus):
 
 # ---- 7. documented examples ------------------------------------------------------------------
 
-def _readme_yaml(page: str, after: str) -> dict:
+def _doc_yaml(page: str, after: str) -> dict:
     block = _doc(page).split(after, 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     return yaml.load(block, Loader=yaml.SafeLoader)
 
 
-def test_the_readme_config_examples_validate_as_written():
+def test_the_documented_config_examples_validate_as_written():
     from promptkit.evaluation.config import config_from_dict
     from promptkit.experiments.config import experiment_from_dict
 
-    eval_example = _readme_yaml("tasks/evaluate.md", "## 2. A config")
+    eval_example = _doc_yaml("tasks/evaluate.md", "## 2. A config")
     assert eval_example["cache_mode"] is False         # YAML reads `off` as a boolean
     assert config_from_dict(eval_example).cache_mode == "off"
-    experiment = _readme_yaml("tasks/experiments.md", "## Config file")
+    experiment = _doc_yaml("tasks/experiments.md", "## Config file")
     assert experiment_from_dict(experiment).kind == experiment["kind"]
     for value in (False, "off"):
         assert experiment_from_dict({**experiment, "cache_mode": value}).cache_mode == "off"
@@ -320,12 +311,12 @@ def test_max_tokens_below_one_is_refused_for_every_backend():
 
 # ---- 11. which YAML files are suites -----------------------------------------------------------
 
-def test_the_suite_file_rule_is_in_the_readme():
+def test_the_suite_file_rule_is_documented():
     from promptkit.testing.plugin import SUITE_RULE
 
-    section = _doc("tasks/ci.md").split("## The project's own suite", 1)[1].split("\n## ", 1)[0]
-    assert "*.suite.yaml" in section and "`suites`" in section
-    assert "*.suite.yaml" in SUITE_RULE
+    section = _doc("tasks/ci.md").split("## Which files are suites", 1)[1].split("\n## ", 1)[0]
+    assert "*.suite.yaml" in section and "promptkit_suites" in section
+    assert "*.suite.yaml" in SUITE_RULE and "promptkit_suites" in SUITE_RULE
 
 
 # ---- also decided: duplicates, reused JSONL ids, large files --------------------------------

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from promptkit.cli import run
+from tests.suite_text import one_case_suite
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,17 +30,6 @@ DATASET = [
     {"id": "q1", "question": "Who wrote the first program?", "answers": ["Ada Lovelace"]},
     {"id": "q2", "question": "What did Babbage design?", "answers": ["the Analytical Engine"]},
 ]
-SUITE = """\
-name: {name}
-prompts: [{prompt}]
-model: {model}
-cases:
-  - id: ok
-    question: Who wrote the first program?
-    context: ["Ada Lovelace wrote the first program."]
-    answers: [Lovelace]
-    assert: [{{type: icontains-any}}]
-"""
 
 
 _PLACEHOLDER = re.compile(r"<([a-z_]+)>")
@@ -122,8 +112,7 @@ def _not_gguf(w: World) -> Path:
 def _suite(w: World, file: str, **fields) -> Path:
     path = w.tmp / "suites" / file
     path.parent.mkdir(exist_ok=True)
-    path.write_text(SUITE.format(**{"name": path.stem, "prompt": "rag-answer@2",
-                                    "model": "fake:echo", **fields}))
+    path.write_text(one_case_suite(path.stem, **fields))
     return path
 
 
@@ -149,10 +138,11 @@ BUILDERS: dict[str, Callable[[World], object]] = {
     "run": _run,
     "prompts": _prompts,
     "not_gguf": _not_gguf,
-    "not_a_suite": lambda w: (w.tmp / "regression.yaml",
-                              (w.tmp / "regression.yaml").write_text(
-                                  SUITE.format(name="r", prompt="rag-answer@2",
-                                               model="fake:echo")))[0],
+    # A folder whose only YAML file sits one level down and is not named *.suite.yaml.
+    "not_a_suite": lambda w: (w.tmp / "checks",
+                              (w.tmp / "checks" / "sub").mkdir(parents=True),
+                              (w.tmp / "checks" / "sub" / "regression.yaml").write_text(
+                                  one_case_suite("r")))[0],
     "suite_bad_prompt": lambda w: _suite(w, "badprompt.yaml", prompt="rag-answr@2"),
     "suite_bad_model": lambda w: _suite(w, "badmodel.yaml", model="nosuch:thing"),
 }
@@ -252,7 +242,7 @@ ROWS = [
     Row("eval-run-missing-config", ["eval", "run", "<tmp>/nope.yaml"], 2, ("file not found",)),
     # ---- test (regression suites) --------------------------------------------------------
     Row("test-file-outside-the-suite-rule", ["test", "<not_a_suite>"],
-        2, ("regression.yaml is not a suite file", "*.suite.yaml", "suites/")),
+        2, ("no suite cases found", "*.suite.yaml", "promptkit_suites")),
     Row("test-suite-unknown-prompt", ["test", "<suite_bad_prompt>", "--mode", "live"],
         2, ("badprompt.yaml", "unknown prompt 'rag-answr'", "did you mean 'rag-answer'"),
         own_process=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -35,8 +36,9 @@ def test_ask_builds_the_demo_collection_on_first_use(tiny_demo, capsys):
     assert "First run: building the 'demo' collection" in err and "Ingested:" in err
     assert "--- [1] " in err and "masked language modelling" in err  # --show-context
     assert out.startswith("BERT is an encoder [1].")
-    assert "Sources (* = cited in the answer):" in out
-    assert "*[1]" in out and "bert.md" in out
+    sources = out.split("\nSources:\n", 1)[1]
+    assert re.search(r"^ \[1\] \S*bert\.md  \(cited, support \d\.\d{3}\)$", sources, re.M)
+    assert "Also given:\n  [2] " in sources and "gpt.md  (score " in sources
 
     assert run(["ask", "What is GPT?", "--model", "fake:echo", "--json",
                 "--order", "reversed"]) == 0

@@ -36,7 +36,10 @@ def small_collection(tmp_path):
 def test_rag_answer_from_real_collection_and_model(small_collection, smollm2):
     # k=1: SmolLM2-135M is easily distracted by a second, unrelated passage (it then talks
     # about that one), which is a finding for the experiments, not something to test here.
-    pipe = Pipeline(model=smollm2, collection=small_collection, k=1, max_tokens=32)
+    # rag-answer@2: the production @3 carries worked examples the 135M model copies verbatim;
+    # this test is about the pipeline around a real model, not about the prompt.
+    pipe = Pipeline(model=smollm2, collection=small_collection, k=1, max_tokens=32,
+                    prompt="rag-answer@2")
     answer = pipe.ask("What is the capital of France?")
     again = pipe.ask("What is the capital of France?")
     trace = answer.trace

@@ -51,6 +51,7 @@ def setup(pytester, critical_first: bool = False):
     (suites / "prompts" / "worse").mkdir(parents=True)
     (suites / "prompts" / "worse" / "v1.yaml").write_text(WORSE_PROMPT)
     (suites / "facts.yaml").write_text(suite_text(critical_first))
+    pytester.makeini("[pytest]\npromptkit_suites = suites\n")
     return pytester.path / "baselines" / "facts.json"
 
 
@@ -86,8 +87,12 @@ def test_bless_round_trip_then_known_failures_are_xfail(pytester):
 def test_the_gate_catches_a_worse_prompt_version(pytester):
     setup(pytester)
     run(pytester, "--promptkit-bless").assert_outcomes(passed=N_FACTS + 1, xfailed=1)
-    worse = run(pytester, "--promptkit-prompt", "worse@1", "-rx")
+    worse = run(pytester, "--promptkit-prompt", "worse@1", "-rx", "--promptkit-summary-md",
+                "summary.md")
     worse.assert_outcomes(xfailed=N_FACTS + 1, failed=1)   # only the gate fails
+    md = (pytester.path / "summary.md").read_text()
+    assert "| ❌ FAIL (worse, p=0.00781) |" in md
+    assert "- **facts** `worse@1` vs its baseline: broken (8): fact-1, fact-2" in md
     out = worse.stdout.str()
     assert "facts.yaml::fact-3 - passed in the baseline, the gate decides; 1 assertion" in out
     assert "gate failed for facts with worse@1:" in out
@@ -115,7 +120,11 @@ def test_bless_refuses_a_partial_run(pytester):
 
 def test_two_prompt_versions_side_by_side_with_the_paired_verdict(pytester):
     setup(pytester)
-    result = run(pytester, "--promptkit-prompt", "rag-answer@2", "--promptkit-prompt", "worse@1")
+    result = run(pytester, "--promptkit-prompt", "rag-answer@2", "--promptkit-prompt", "worse@1",
+                 "--promptkit-summary-md", "summary.md")
+    md = (pytester.path / "summary.md").read_text()
+    assert "- **facts** `worse@1` vs `rag-answer@2`: fail where `rag-answer@2` passes (8): " \
+           "fact-1, fact-2" in md
     out = result.stdout.str()
     assert "facts  rag-answer@2  live  9      8       1" in out
     assert "facts  worse@1       live  9      0       9" in out

@@ -39,10 +39,13 @@ cases:
 """
 
 
-def write_suite(pytester, text: str = SUITE, name: str = "mini.yaml"):
+def write_suite(pytester, text: str = SUITE, name: str = "mini.yaml", configure: bool = True):
+    """A suite in ./suites, configured as the project's suite folder in its ini file."""
     path = pytester.path / "suites" / name
     path.parent.mkdir(exist_ok=True)
     path.write_text(text, encoding="utf-8")
+    if configure:
+        pytester.makeini("[pytest]\npromptkit_suites = suites\n")
     return path
 
 
@@ -60,6 +63,61 @@ def test_each_case_is_an_item_named_suite_case_plus_a_gate(pytester):
     assert result.ret == 0
     ids = [line for line in result.outlines if "::" in line]
     assert ids == ["suites/mini.yaml::found", "suites/mini.yaml::missing", "suites/mini.yaml::gate"]
+
+
+def collected(result) -> list[str]:
+    return [line for line in result.outlines if "::" in line]
+
+
+def test_only_configured_suites_are_collected(pytester):
+    # Another project's YAML in a folder that happens to be called `suites` is not a suite
+    # (before, every `suites/` folder of every project in the environment was collected).
+    write_suite(pytester, configure=False)
+    (pytester.path / "other" / "suites").mkdir(parents=True)
+    (pytester.path / "other" / "suites" / "ci.yml").write_text("jobs: {}\n")
+    (pytester.path / "deep").mkdir()
+    (pytester.path / "deep" / "x.suite.yaml").write_text(SUITE)
+    result = run(pytester, "--collect-only", "-q")
+    assert result.ret == 5 and collected(result) == []      # nothing configured: nothing
+    # A file named on the command line, or a folder given with --promptkit-suite, is.
+    result = run(pytester, "--collect-only", "-q", "suites/mini.yaml")
+    assert collected(result)[0] == "suites/mini.yaml::found"
+    result = run(pytester, "--collect-only", "-q", "--promptkit-suite", "suites")
+    assert len(collected(result)) == 3
+
+
+def test_a_configured_folder_holds_suites_and_suite_yaml_below_it(pytester):
+    write_suite(pytester)
+    (pytester.path / "suites" / "prompts" / "x").mkdir(parents=True)
+    (pytester.path / "suites" / "prompts" / "x" / "v1.yaml").write_text("name: x\n")
+    (pytester.path / "suites" / "more").mkdir()
+    (pytester.path / "suites" / "more" / "extra.suite.yaml").write_text(SUITE)
+    ids = collected(run(pytester, "--collect-only", "-q"))
+    assert ids == ["suites/mini.yaml::found", "suites/mini.yaml::missing",
+                   "suites/mini.yaml::gate", "suites/more/extra.suite.yaml::found",
+                   "suites/more/extra.suite.yaml::missing", "suites/more/extra.suite.yaml::gate"]
+
+
+def test_junit_xml_and_markdown_summary_for_ci(pytester):
+    import xml.etree.ElementTree as ET
+
+    write_suite(pytester)
+    result = run(pytester, "--promptkit-mode", "live", "--junit-xml", "out/junit.xml",
+                 "--promptkit-summary-md", "out/summary.md")
+    result.assert_outcomes(passed=2, failed=1)
+    cases = {c.get("name"): c for c in ET.parse(pytester.path / "out" / "junit.xml").iter(
+        "testcase")}
+    assert set(cases) == {"found", "missing", "gate"}
+    assert cases["missing"].find("failure") is not None
+    assert cases["found"].find("failure") is None
+    props = {p.get("name"): p.get("value") for p in cases["missing"].iter("property")}
+    assert props == {"prompt": "rag-answer@2", "status": "failed", "score": "0.500",
+                     "critical": "false"}
+    md = (pytester.path / "out" / "summary.md").read_text()
+    assert md.startswith("## promptkit suites: ❌ failed (exit code 1)")
+    assert "| mini | `rag-answer@2` | live | 2 | 1 | 1 | 0 | 0 | 0.50 | 0.750 | - |" in md
+    assert "### Cases not passing" in md
+    assert "- FAILED `mini::missing` (`rag-answer@2`): contains-any ['1843']" in md
 
 
 def test_two_prompt_versions_make_parametrised_ids(pytester):

@@ -35,16 +35,35 @@ def test_list_json(capsys, root):
     code, out, _ = cli(capsys, "prompts", "list", "--root", root, "--json")
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
-    assert rows["rag-answer"]["versions"] == [1, 2]
-    assert rows["rag-answer"]["labels"] == {"production": 2}
+    assert rows["rag-answer"]["versions"] == [1, 2, 3]
+    assert rows["rag-answer"]["labels"] == {"production": 3}
     assert rows["rag-fewshot"]["kind"] == "few-shot"
     assert rows["rag-role"]["variables"] == ["context", "question"]
+
+
+def test_list_shows_where_each_prompt_comes_from(capsys, tmp_path, monkeypatch):
+    own = tmp_path / "prompts" / "faq-answer"
+    own.mkdir(parents=True)
+    (own / "v1.yaml").write_text("name: faq-answer\nversion: 1\nkind: zero-shot\n"
+                                 "template: 'Q: {question}'\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROMPTKIT_PROMPTS", raising=False)
+    code, out, _ = cli(capsys, "prompts", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and rows["faq-answer"]["source"] == "project"
+    assert rows["rag-answer"]["source"] == "shipped"
+    assert Path(rows["faq-answer"]["folder"]) == tmp_path / "prompts"
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = cli(capsys, "prompts", "list")
+    assert "then shipped with promptkit" in out and "project" in out
+    code, out, _ = cli(capsys, "prompts", "show", "rag-answer@3", "--json")
+    assert code == 0 and json.loads(out)["lock"] == "locked"   # the library's own lock
 
 
 def test_list_table_keeps_brackets(capsys, root, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
     code, out, _ = cli(capsys, "prompts", "list", "--root", root)
-    assert code == 0 and "rag-answer" in out and "production@2" in out
+    assert code == 0 and "rag-answer" in out and "production@3" in out
     assert "[n]" in out   # descriptions are not read as rich markup
 
 
@@ -52,8 +71,8 @@ def test_show_json_and_text(capsys, root):
     code, out, _ = cli(capsys, "prompts", "show", "rag-answer@production", "--root", root,
                        "--json")
     info = json.loads(out)
-    assert code == 0 and info["ref"] == "rag-answer@2" and info["lock"] == "locked"
-    assert info["hash"] == read_lock(Path(root) / "prompts.lock")["rag-answer@2"]
+    assert code == 0 and info["ref"] == "rag-answer@3" and info["lock"] == "locked"
+    assert info["hash"] == read_lock(Path(root) / "prompts.lock")["rag-answer@3"]
     assert info["variables"] == ["context", "question"]
     code, out, _ = cli(capsys, "prompts", "show", "rag-answer@1", "--root", root)
     assert code == 0 and "version: 1" in out and "Cite the passages you use like [1]." in out
@@ -94,7 +113,7 @@ def test_render_missing_variable_exits_2_naming_it(capsys, root):
     code, out, err = cli(capsys, "prompts", "render", "rag-answer", "--root", root,
                          "--var", "question=q")
     assert code == 2 and out == ""
-    assert "cannot render 'rag-answer@2': missing variable(s): context" in err
+    assert "cannot render 'rag-answer@3': missing variable(s): context" in err
     assert "Traceback" not in err
 
 
@@ -121,19 +140,19 @@ def test_diff(capsys, root):
                        "--json")
     data = json.loads(out)
     assert code == 0 and not data["identical"] and "+version: 2" in data["diff"]
-    code, out, _ = cli(capsys, "prompts", "diff", "rag-answer@2", "rag-answer", "--root", root)
+    code, out, _ = cli(capsys, "prompts", "diff", "rag-answer@3", "rag-answer", "--root", root)
     assert code == 0 and "no differences" in out
 
 
 def test_new_then_check_lock(capsys, root):
     code, out, _ = cli(capsys, "prompts", "new", "rag-answer", "--root", root, "--json")
-    assert code == 0 and json.loads(out)["ref"] == "rag-answer@3"
+    assert code == 0 and json.loads(out)["ref"] == "rag-answer@4"
     code, out, _ = cli(capsys, "prompts", "check", "--root", root, "--json")
     report = json.loads(out)
-    assert code == 0 and report["unlocked"] == ["rag-answer@3"] and report["passed"]
+    assert code == 0 and report["unlocked"] == ["rag-answer@4"] and report["passed"]
     code, out, _ = cli(capsys, "prompts", "check", "--lock", "--root", root)
     assert code == 0 and "locked now" in out
-    assert "rag-answer@3" in read_lock(Path(root) / "prompts.lock")
+    assert "rag-answer@4" in read_lock(Path(root) / "prompts.lock")
 
 
 def test_check_fails_on_an_edited_release(capsys, root):
@@ -151,7 +170,8 @@ def _run_python(code: str) -> subprocess.CompletedProcess:
                           cwd=PROJECT, timeout=120, check=False)
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["prompts", "list"], ["prompts", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["prompts", "list"], ["prompts", "--help"],
+                                  ["doctor", "--help"], ["test", "--help"]])
 def test_cli_does_not_import_heavy_modules(argv):
     code = (
         "import sys, json\n"

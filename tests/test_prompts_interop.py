@@ -48,7 +48,10 @@ def test_every_shipped_prompt_round_trips(tmp_path, fmt):
         assert back.render(**_values(spec)) == spec.render(**_values(spec)), (fmt, spec.ref)
         assert len(back.examples) == len(spec.select_examples({}))
         if fmt in WITH_SETTINGS:
-            assert back.params == spec.params, (fmt, spec.ref)
+            # repeat_penalty has no field in these formats (promptfoo keeps it in its config).
+            keep = {"repeat_penalty"} if fmt != "promptfoo" else set()
+            assert back.params.model_dump(exclude=keep) == spec.params.model_dump(exclude=keep), \
+                (fmt, spec.ref)
             assert back.kind == spec.kind
         assert back.labels == []     # labels stay with the released version
 

@@ -290,16 +290,16 @@ def test_deleted_release_is_reported(project):
 def test_new_scaffolds_the_next_version_and_lock_adds_only_it(project):
     before = read_lock(project.lock_path)
     path = project.new("rag-answer")
-    assert path == project.root / "rag-answer" / "v3.yaml"
+    assert path == project.root / "rag-answer" / "v4.yaml"
     spec = project.load("rag-answer")
-    assert spec.ref == "rag-answer@3" and spec.labels == []
-    assert spec.template == project.load("rag-answer@2").template
-    assert project.load("rag-answer@production").version == 2   # label stays put
+    assert spec.ref == "rag-answer@4" and spec.labels == []
+    assert spec.template == project.load("rag-answer@3").template
+    assert project.load("rag-answer@production").version == 3   # label stays put
     report = project.check()
-    assert [ref for ref, _ in report.unlocked] == ["rag-answer@3"]
-    assert project.lock() == ["rag-answer@3"]
+    assert [ref for ref, _ in report.unlocked] == ["rag-answer@4"]
+    assert project.lock() == ["rag-answer@4"]
     after = read_lock(project.lock_path)
-    assert after == {**before, "rag-answer@3": spec.hash}
+    assert after == {**before, "rag-answer@4": spec.hash}
     assert project.lock() == []
 
 
@@ -332,7 +332,7 @@ def test_new_name_gets_a_fresh_valid_v1(root):
 def test_diff_shows_the_changed_lines(project):
     text = project.diff("rag-answer@1", "rag-answer@production")
     assert text.startswith("--- rag-answer@1 (")
-    assert "-version: 1\n" in text and "+version: 2\n" in text
+    assert "-version: 1\n" in text and "+version: 3\n" in text
     assert "+labels: [production]\n" in text
     assert project.diff("rag-answer@2", "rag-answer@2") == ""
 
@@ -363,3 +363,49 @@ def test_project_prompts_cover_the_required_kinds_and_variables():
     # The three differ only in the persona line.
     assert speaker[0]["content"].split("\n", 1)[1] == control[0]["content"]
     assert audience[1:] == control[1:] == speaker[1:]
+
+
+# ---- a user's project: its own prompts first, the shipped library as fallback ----------------
+
+CLOSED = """\
+name: closed-book
+version: 1
+kind: zero-shot
+description: The project's own closed-book prompt.
+template: "Q: {question}"
+"""
+
+
+def test_a_projects_prompts_come_first_and_the_shipped_ones_fill_in(root, monkeypatch):
+    from promptkit.paths import shipped_prompts_dir
+
+    write(root, "closed-book", 1, CLOSED)
+    monkeypatch.chdir(root.parent)                  # the project: ./prompts holds its own
+    monkeypatch.delenv("PROMPTKIT_PROMPTS", raising=False)
+    reg = PromptRegistry()
+    assert reg.root.resolve() == root.resolve()
+    # Before, a project with a prompts/ folder lost promptkit's own prompts altogether.
+    shipped = load_prompt("rag-answer@production")
+    assert shipped.path.is_relative_to(shipped_prompts_dir())
+    assert {"greet", "closed-book", "rag-answer", "judge-correctness"} <= set(reg.names())
+    assert reg.source("greet") == "project" and reg.source("rag-answer") == "shipped"
+    own = reg.load("closed-book")               # the project's version shadows the library's
+    assert own.description == "The project's own closed-book prompt." and reg.versions(
+        "closed-book") == [1]
+    # Checking and releasing concern the project's folder only.
+    report = reg.status()
+    assert {ref for ref, _ in report.unlocked} == {"greet@1", "greet@2", "greet@10",
+                                                    "closed-book@1"}
+    with pytest.raises(UserError, match="shipped prompts") as err:
+        reg.new("rag-answer")
+    assert "my-rag-answer" in err.value.hint
+    # An explicit folder in Python means that folder only, unless asked for the library.
+    assert "rag-answer" not in PromptRegistry(root).names()
+    assert PromptRegistry(root, shipped=True).source("rag-answer") == "shipped"
+
+
+def test_without_a_prompts_folder_the_shipped_library_is_used(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROMPTKIT_PROMPTS", raising=False)
+    assert "rag-answer" in PromptRegistry().names()
+    assert load_prompt("rag-answer@2").variables == {"question", "context"}

@@ -48,16 +48,16 @@ def test_the_demo_suite_passes_its_gate_in_replay_mode(pytester, monkeypatch, su
     assert result.ret == 0, out
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes["passed"] >= 10
-    assert "demo   rag-answer@2  replay  41" in out
+    assert "demo   rag-answer@3  replay  41" in out
     assert "ok (no significant difference, p=1)" in out    # same answers as the baseline
 
 
 def test_the_gate_catches_the_regressed_prompt(pytester, monkeypatch, suite_home):
     result = replay(pytester, monkeypatch, suite_home, "--promptkit-prompt",
-                    "rag-answer-regressed@1")
+                    "rag-answer-regressed@2")
     out = result.stdout.str()
     assert "replay mode: no recorded response" not in out
     assert result.ret == 1
-    assert "gate failed for demo with rag-answer-regressed@1:" in out
+    assert "gate failed for demo with rag-answer-regressed@2:" in out
     assert "suite pass rate dropped significantly against the baseline" in out
-    assert "exact McNemar vs baseline rag-answer@2" in out
+    assert "exact McNemar vs baseline rag-answer@3" in out

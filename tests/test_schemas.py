@@ -26,8 +26,11 @@ SHIPPED = {
     "eval-config": ["eval/configs/*.yaml"],
     "experiment": ["eval/experiments/*.yaml"],
     "suite": ["eval/suites/*.yaml"],
-    "dataset": ["eval/datasets/*.jsonl"],
+    "dataset": ["eval/datasets/demo-qa*.jsonl"],
 }
+# Labelled sets for `promptkit eval judge-check` are not datasets: their own loader
+# (promptkit.evaluation.judge_check.load_labelled) checks every line, and a test here runs it.
+LABELLED_SETS = ["eval/datasets/judge-*.jsonl"]
 
 
 def _files(name: str) -> list[Path]:
@@ -64,7 +67,17 @@ def test_every_file_users_write_is_covered():
     shipped = {*ROOT.glob("eval/**/*.yaml"), *ROOT.glob("prompts/**/*.yaml"),
                *ROOT.glob("eval/datasets/*.jsonl")}
     covered = {p for name in SHIPPED for p in _files(name)}
+    covered |= {p for pattern in LABELLED_SETS for p in ROOT.glob(pattern)}
     assert shipped == covered
+
+
+def test_judge_check_labelled_sets_load():
+    from promptkit.evaluation.judge_check import load_labelled
+
+    paths = sorted(p for pattern in LABELLED_SETS for p in ROOT.glob(pattern))
+    assert paths
+    for path in paths:
+        assert load_labelled(path), path
 
 
 @pytest.mark.parametrize("name", schemas.names())

@@ -143,3 +143,12 @@ def test_pairing_errors():
         pair_by_id([("q1", 1.0), ("q1", 0.0)], {"q1": 1.0})
     with pytest.raises(UserError, match="no scored case ids in common"):
         compare_by_id({"q1": 1.0}, {"q2": 1.0})
+
+
+def test_binary_flips_follow_the_metric_direction():
+    # looping: A loops on cases 0-2, B on none; lower is better, so B fixes those three.
+    a, b = [1, 1, 1, 0, 0, 1], [0, 0, 0, 0, 1, 1]
+    result = paired_compare(a, b, higher_is_better=False, ids=list("uvwxyz"))
+    assert result.wins == ["u", "v", "w"] and result.losses == ["y"]
+    up = paired_compare(a, b, ids=list("uvwxyz"))
+    assert up.wins == ["y"] and up.losses == ["u", "v", "w"]

@@ -29,10 +29,14 @@ def test_options_become_plugin_arguments(tmp_path):
     suite = tmp_path / "s.suite.yaml"
     suite.write_text(SUITE)
     args = pytest_args([suite], mode="replay", prompts=["a@1", "a@2"], bless=True, repeats=3,
-                       select="ok", report=tmp_path / "r.json", verbose=2, extra=["-x"])
-    assert args == [str(suite), "--promptkit-mode=replay", "--promptkit-prompt=a@1",
-                    "--promptkit-prompt=a@2", "--promptkit-bless", "--promptkit-repeats=3",
-                    "-k", "ok", f"--promptkit-report={tmp_path / 'r.json'}", "-vv", "-x"]
+                       select="ok", report=tmp_path / "r.json", verbose=2, extra=["-x"],
+                       junit_xml=tmp_path / "j.xml", summary_md=tmp_path / "s.md")
+    assert args == [str(suite), f"--promptkit-suite={suite}", "--promptkit-mode=replay",
+                    "--promptkit-prompt=a@1", "--promptkit-prompt=a@2", "--promptkit-bless",
+                    "--promptkit-repeats=3", "-k", "ok",
+                    f"--promptkit-report={tmp_path / 'r.json'}",
+                    f"--junit-xml={tmp_path / 'j.xml'}",
+                    f"--promptkit-summary-md={tmp_path / 's.md'}", "-vv", "-x"]
     with pytest.raises(UserError, match="suite path not found"):
         pytest_args([tmp_path / "nope.yaml"], mode=None, prompts=[], bless=False, repeats=None,
                      select=None, report=None, verbose=0, extra=[])
@@ -52,9 +56,12 @@ def test_exit_codes_and_the_summary_table(tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "cli    rag-answer@2  live  1      1       0" in ok.stdout
     (suites / "cli.yaml").write_text(SUITE.replace("answers: [Lovelace]", "answers: [Babbage]"))
-    failing = promptkit(tmp_path, "suites", "--mode", "live")
+    failing = promptkit(tmp_path, "suites", "--mode", "live", "--junit-xml", "junit.xml",
+                        "--summary-md", "summary.md")
     assert failing.returncode == 1
     assert "FAIL  icontains-any ['Babbage']: none found" in failing.stdout
+    assert '<testcase classname="suites.cli.yaml" name="ok"' in (tmp_path / "junit.xml").read_text()
+    assert "❌ failed (exit code 1)" in (tmp_path / "summary.md").read_text()
 
 
 def test_bad_arguments_are_user_errors(tmp_path, monkeypatch, capsys):

@@ -17,9 +17,11 @@ _COMMAND_MODULES = (
     "retrieval_cmd",
     "ask_cmd",
     "eval_cmd",
+    "eval_data_cmd",
     "experiment_cmd",
     "test_cmd",
     "schema_cmd",
+    "doctor_cmd",
 )
 
 for _name in _COMMAND_MODULES:

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 # Annotated options: shared by every command, and no calls in argument defaults.
 Root = Annotated[Path | None, typer.Option("--root", help="Prompts folder (default: "
-                                           "$PROMPTKIT_PROMPTS, else ./prompts, else the "
-                                           "project's own).")]
+                                           "$PROMPTKIT_PROMPTS, else ./prompts); promptkit's "
+                                           "shipped prompts fill in names it lacks.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 Ref = Annotated[str, typer.Argument(help="NAME (latest), NAME@VERSION or NAME@LABEL.")]
 
@@ -29,7 +29,8 @@ Ref = Annotated[str, typer.Argument(help="NAME (latest), NAME@VERSION or NAME@LA
 def _registry(root: Path | None) -> PromptRegistry:
     from promptkit.prompts import PromptRegistry
 
-    return PromptRegistry(root)
+    # The shipped library completes the user's folder: `ask -p rag-answer@2` works anywhere.
+    return PromptRegistry(root, shipped=True)
 
 
 def _console():
@@ -52,7 +53,8 @@ def list_prompts(root: Root = None, as_json: Json = False) -> None:
         latest = reg.get(name, versions[-1])
         rows.append({"name": name, "versions": versions, "latest": versions[-1],
                      "labels": reg.labels(name), "kind": latest.kind,
-                     "variables": sorted(latest.variables), "description": latest.description})
+                     "variables": sorted(latest.variables), "description": latest.description,
+                     "source": reg.source(name), "folder": str(latest.path.parent.parent)})
     if as_json:
         _print_json(rows)
         return
@@ -61,16 +63,19 @@ def list_prompts(root: Root = None, as_json: Json = False) -> None:
     from rich.text import Text
 
     # Variables are left to `show`/--json so the description keeps room on 80 columns.
-    table = Table(title=f"prompts in {reg.root}", box=box.SIMPLE_HEAD)
+    title = f"prompts in {reg.root}"
+    if reg.fallback is not None and any(r["source"] == "shipped" for r in rows):
+        title += f", then shipped with promptkit ({reg.fallback.root})"
+    table = Table(title=title, box=box.SIMPLE_HEAD)
     table.add_column("name", no_wrap=True)
-    for col in ("versions", "labels", "kind"):
+    for col in ("versions", "labels", "kind", "source"):
         table.add_column(col)
     table.add_column("description", ratio=1)
     for r in rows:
         labels = ", ".join(f"{k}@{v}" for k, v in r["labels"].items())
         # Text cells: descriptions like "[n] citations" are not rich markup.
         table.add_row(*(Text(cell) for cell in (
-            r["name"], ", ".join(map(str, r["versions"])), labels, r["kind"],
+            r["name"], ", ".join(map(str, r["versions"])), labels, r["kind"], r["source"],
             r["description"])))
     _console().print(table)
 
@@ -83,7 +88,7 @@ def _spec_dict(spec: PromptSpec, lock_state: str) -> dict:
 def _lock_state(reg: PromptRegistry, spec: PromptSpec) -> str:
     from promptkit.prompts.lock import read_lock
 
-    locked = read_lock(reg.lock_path).get(spec.ref)
+    locked = read_lock(reg.owner(spec.name).lock_path).get(spec.ref)
     if locked is None:
         return "unlocked"
     return "locked" if locked == spec.hash else "modified"

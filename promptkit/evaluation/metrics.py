@@ -33,6 +33,7 @@ from promptkit.evaluation.metrics_base import (
     MetricResult,
     case_field,
 )
+from promptkit.evaluation.metrics_grounding import GROUNDING_METRICS
 from promptkit.evaluation.metrics_judge import LLMJudge, parse_verdict, self_agreement
 from promptkit.evaluation.metrics_retrieval import MRR, HitAtK, NDCGAtK, RecallAtK
 
@@ -217,40 +218,30 @@ class ContainsAny(Metric):
         return MetricResult(0.0)
 
 
-def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 class RougeL(Metric):
-    """ROUGE-L F-measure from the rouge-score package, best over the reference answers."""
+    """ROUGE-L F-measure over Unicode words, best over the reference answers.
+
+    Same scores as Google's rouge-score on ASCII English; unlike it, accented and non-Latin
+    text keeps its words (see `promptkit.evaluation.rouge`).
+    """
 
     name = "rouge_l"
 
     def __init__(self, strip_accents: bool = True, use_stemmer: bool = False):
-        # rouge-score's tokenizer keeps only [a-z0-9], so "canción" would split into
-        # "canci" + "n"; stripping accents first keeps Spanish words whole.
         self.strip_accents, self.use_stemmer = strip_accents, use_stemmer
-        self._scorer = None
-
-    def _get_scorer(self):
-        if self._scorer is None:
-            try:
-                from rouge_score import rouge_scorer
-            except ImportError as exc:
-                raise MissingDependencyError("the rouge_l metric", "eval") from exc
-            self._scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=self.use_stemmer)
-        return self._scorer
+        self._stemmer = None
 
     def evaluate(self, prediction, case):
+        from promptkit.evaluation.rouge import porter_stemmer, rouge_l
+
         got = _inputs(prediction, case)
         if isinstance(got, MetricResult):
             return got
-        scorer = self._get_scorer()
-        prep = _strip_accents if self.strip_accents else (lambda t: t)
+        if self.use_stemmer and self._stemmer is None:
+            self._stemmer = porter_stemmer()
 
         def one(pred: str, answer: str) -> float:
-            return scorer.score(prep(answer), prep(pred))["rougeL"].fmeasure
+            return rouge_l(pred, answer, fold_accents=self.strip_accents, stemmer=self._stemmer)
 
         value, answer = _best(one, *got)
         return MetricResult(value, detail={"answer": answer})
@@ -357,6 +348,7 @@ METRICS: dict[str, Callable[..., Metric]] = {
     "looping": Looping,
     "sourced": Sourced,
     "source_gold": SourceGold,
+    **GROUNDING_METRICS,   # faithfulness, answer_relevancy, context_*, citation_*
 }
 # "ndcg@10" is shorthand for get_metric("ndcg_at_k", k=10).
 _AT_K = {"hit": "hit_at_k", "recall": "recall_at_k", "mrr": "mrr", "ndcg": "ndcg_at_k"}

@@ -62,6 +62,13 @@ def metric_rows(run: LoadedRun) -> list[dict]:
     return rows
 
 
+def breakdown(run: LoadedRun) -> dict | None:
+    """Retrieval vs reader for a RAG run (None for closed-book and oracle runs)."""
+    from promptkit.evaluation.breakdown import retrieval_vs_reader
+
+    return retrieval_vs_reader(run.records, run.metric_names())
+
+
 def run_markdown(run: LoadedRun) -> str:
     lines = [f"# Evaluation run `{run.id}`", ""]
     lines += [f"- **{label}**: {_cell(value)}" for label, value in run_overview(run)]
@@ -75,6 +82,11 @@ def run_markdown(run: LoadedRun) -> str:
     if agreement:
         lines += ["", "Self-agreement across repeats: " + ", ".join(
             f"{r['metric']} {r['self_agreement']:.0%}" for r in agreement)]
+    split = breakdown(run)
+    if split is not None:
+        from promptkit.evaluation.breakdown import markdown as breakdown_markdown
+
+        lines += breakdown_markdown(split)
     bad = (run.summary or {}).get("bad_records") or []
     if bad:
         lines += ["", f"Skipped {len(bad)} bad dataset record(s):"]

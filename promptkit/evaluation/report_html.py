@@ -10,7 +10,7 @@ import base64
 from html import escape
 
 from promptkit.evaluation.compare import LoadedRun, RunComparison
-from promptkit.evaluation.report import compare_rows, fmt, metric_rows, run_overview
+from promptkit.evaluation.report import breakdown, compare_rows, fmt, metric_rows, run_overview
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
@@ -72,10 +72,34 @@ def _run_section(run: LoadedRun, label: str) -> str:
          str(r["n"]), str(r["ok"]), str(r["unparsable"]), str(r["error"])] for r in rows],
         num_cols={1, 3, 4, 5, 6})
     chart = _img(metrics_chart(rows, f"{label}: {run.id}"), f"metric means of {run.id}")
+    split = breakdown(run)
+    split_html = _breakdown_html(split) if split is not None else ""
     bad = (run.summary or {}).get("bad_records") or []
     bad_html = ("<p>Skipped bad dataset records:</p><ul>"
                 + "".join(f"<li>{escape(b)}</li>" for b in bad) + "</ul>") if bad else ""
-    return f"{meta}\n{table}\n{chart}\n{bad_html}"
+    return f"{meta}\n{table}\n{chart}\n{split_html}\n{bad_html}"
+
+
+def _breakdown_html(b: dict) -> str:
+    t = b["table"]
+    table = _table(["", "evidence retrieved", "evidence missed"], [
+        ["correct", str(t["correct"]["retrieved"]), str(t["correct"]["missed"])],
+        ["wrong", f"{t['wrong']['retrieved']} (reader)", f"{t['wrong']['missed']} (retrieval)"]],
+        num_cols={1, 2})
+    if b["wrong"]:
+        said = (f"Of {b['wrong']} wrong answers, {b['retrieval_errors']} "
+                f"({b['retrieval_share']:.0%}) had no evidence retrieved and {b['reader_errors']} "
+                "had it and were still wrong.")
+    else:
+        said = "No wrong answers."
+    ids = "".join(
+        f"<li>{label}: " + ", ".join(f"<code>{escape(i)}</code>" for i in b[key][:20]) + "</li>"
+        for label, key in (("reader errors", "reader_error_ids"),
+                           ("retrieval errors", "retrieval_error_ids")) if b[key])
+    return (f"<h3 id='retrieval-vs-reader'>Retrieval vs reader</h3>"
+            f"<p>Correct by <code>{escape(b['correct_by'])}</code>; evidence = a passage given "
+            f"to the model from a gold document holding a reference answer.</p>"
+            f"{table}<p>{escape(said)}</p>" + (f"<ul>{ids}</ul>" if ids else ""))
 
 
 def _compare_section(cmp: RunComparison) -> str:
@@ -135,6 +159,20 @@ def _scores_html(rec: dict) -> str:
     return "".join(parts)
 
 
+def _verdicts_html(rec: dict) -> str:
+    """Per-claim verdicts of the grounding metrics (faithfulness, context recall)."""
+    blocks = []
+    for name, s in rec.get("scores", {}).items():
+        claims = (s.get("detail") or {}).get("claims")
+        if not isinstance(claims, list) or not claims:
+            continue
+        rows = "".join(f"<li><span class='tag'>{escape(str(c.get('verdict')))}</span>"
+                       f"{escape(str(c.get('claim')))} <span class='ctx'>"
+                       f"{escape(str(c.get('reason') or ''))}</span></li>" for c in claims)
+        blocks.append(f"<p><b>{escape(name)}: claims</b></p><ul>{rows}</ul>")
+    return "".join(blocks)
+
+
 def _case_html(rec: dict, other: dict | None) -> str:
     answers = "".join(f"<li>{escape(str(a))}</li>" for a in rec.get("answers", []))
     answer_block = (f"<p><b>Answer{' (A)' if other else ''}</b> {_scores_html(rec)}</p>"
@@ -147,7 +185,7 @@ def _case_html(rec: dict, other: dict | None) -> str:
     return (f"<details><summary><code>{escape(str(rec['id']))}</code> {escape(short)}</summary>"
             f"<p><b>Question</b></p><pre>{escape(question)}</pre>"
             f"<p><b>Reference answers</b></p><ul>{answers}</ul>"
-            f"{answer_block}<p><b>Retrieved context</b></p>"
+            f"{answer_block}{_verdicts_html(rec)}<p><b>Retrieved context</b></p>"
             f"{_contexts_html(rec)}</details>")
 
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from promptkit.errors import BackendError, ConfigError, PromptkitError, UserError
 from promptkit.evaluation import rundir as rd_mod
 from promptkit.evaluation.aggregate import summarise
+from promptkit.evaluation.breakdown import retrieval_vs_reader
 from promptkit.evaluation.config import HINT, EvalConfig, config_from_dict, load_config
 from promptkit.evaluation.datasets import BadRecord, Case, Dataset, load_dataset
 from promptkit.evaluation.rundir import RunDir
@@ -125,6 +126,9 @@ def _run_locked(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list,
     wanted = {c.id for c in ds.cases}
     records = _ordered([rec for rec in run.finished().values() if rec["id"] in wanted], ds.cases)
     summary = summarise(records, [m.name for m in metrics], seed=cfg.seed)
+    split = retrieval_vs_reader(records, [m.name for m in metrics])
+    if split is not None:
+        summary["breakdown"] = split
     summary.update(
         run_id=run.id, name=cfg.name, expected_records=len(pairs),
         complete=len(records) == len(pairs), metric_info=metric_info(metrics),

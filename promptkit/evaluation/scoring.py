@@ -119,6 +119,8 @@ def metric_case(case: Case, trace: dict, contexts: list[dict]) -> dict:
         "gold_ids": case.metadata.get("qrels") or case.gold_ids,
         "retrieved_ids": retrieved_ids(case, trace),
         "contexts": [c.get("text", "") for c in contexts] or None,
+        # The same passages with their prompt number, rank, id and source (citation metrics).
+        "passages": list(contexts) or None,
         "trace": trace,
     }
 

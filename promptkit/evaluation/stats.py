@@ -305,8 +305,10 @@ def paired_compare(a: Sequence[float], b: Sequence[float], *, binary: bool | Non
         raise UserError("paired_compare: binary=True but some values are not 0 or 1")
     d = xb - xa
     labels = list(ids) if ids is not None else list(range(xa.size))
-    wins = [labels[i] for i in np.flatnonzero(d > 0)] if binary else []
-    losses = [labels[i] for i in np.flatnonzero(d < 0)] if binary else []
+    # A win is a case B improves: a rise, or a fall where lower is better (looping 1 -> 0).
+    gain = d if higher_is_better else -d
+    wins = [labels[i] for i in np.flatnonzero(gain > 0)] if binary else []
+    losses = [labels[i] for i in np.flatnonzero(gain < 0)] if binary else []
 
     direction = int(np.sign(d.mean()))
     if binary:

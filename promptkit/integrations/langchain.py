@@ -124,7 +124,7 @@ class PromptkitVectorStore(VectorStore):
             return []
         coll = self.collection
         vectors = coll.embedder.embed_documents([r[1] for r in rows])
-        with writer_lock(coll.location.key, coll.name), backend_errors(coll.location):
+        with writer_lock(coll.location, coll.name), backend_errors(coll.location):
             coll.chroma.upsert(ids=[r[0] for r in rows], embeddings=vectors,
                                documents=[r[1] for r in rows], metadatas=[r[2] for r in rows])
             # The generation tells cached indexes (BM25 for hybrid search) to rebuild.

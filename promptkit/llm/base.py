@@ -8,10 +8,12 @@ built once here on top of it.
 from __future__ import annotations
 
 import logging
+import os
+import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from promptkit.errors import BackendError
@@ -19,6 +21,7 @@ from promptkit.llm.limits import concurrency_slot
 
 if TYPE_CHECKING:
     from promptkit.llm.cache import ResponseCache
+    from promptkit.llm.structured import Structured
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 
@@ -27,6 +30,42 @@ log = logging.getLogger("promptkit.llm")
 # Per-message framing (role markers, separators) that content-only counting misses; chat
 # templates of the models we ship add 3-5 tokens per turn, so this errs on the safe side.
 MESSAGE_OVERHEAD_TOKENS = 6
+# The longest wait a server's Retry-After may ask for before a request gives up instead.
+MAX_RETRY_WAIT_ENV = "PROMPTKIT_MAX_RETRY_WAIT"
+DEFAULT_MAX_RETRY_WAIT_S = 60.0
+RETRY_AFTER_JITTER = 0.2     # up to 20% more than asked, so waiting clients do not return at once
+
+_rng = random.Random()
+
+
+def default_max_retry_wait() -> float:
+    """$PROMPTKIT_MAX_RETRY_WAIT seconds, else 60."""
+    raw = os.environ.get(MAX_RETRY_WAIT_ENV, "").strip()
+    try:
+        return float(raw) if raw else DEFAULT_MAX_RETRY_WAIT_S
+    except ValueError:
+        from promptkit.errors import UserError
+
+        raise UserError(f"{MAX_RETRY_WAIT_ENV}={raw!r} is not a number of seconds") from None
+
+
+def retry_delay(attempt: int, *, backoff: float, max_backoff: float,
+                retry_after: float | None, max_wait: float, rng: random.Random = _rng
+                ) -> float | None:
+    """Seconds to wait before retry `attempt` (1 = the first retry); None = do not retry.
+
+    Without Retry-After: exponential backoff with "equal jitter" (between half and all of
+    backoff * 2^(attempt-1), capped at `max_backoff`), so clients that failed together do not
+    come back together. With Retry-After: at least what the server asked, plus up to 20%
+    jitter, never above `max_wait`; a server asking for more than `max_wait` gets no retry.
+    """
+    if retry_after is not None:
+        retry_after = max(0.0, retry_after)
+        if retry_after > max_wait:
+            return None
+        return min(max_wait, retry_after * (1.0 + RETRY_AFTER_JITTER * rng.random()))
+    ceiling = min(backoff * 2 ** (attempt - 1), max_backoff)
+    return ceiling * (0.5 + 0.5 * rng.random())
 
 
 @dataclass(frozen=True)
@@ -39,6 +78,10 @@ class GenParams:
     # Multiplies down the odds of tokens seen in the last 64 (llama.cpp's and Ollama's
     # `repeat_penalty`); 1.0 or None is off. Small models loop without it at temperature 0.
     repeat_penalty: float | None = None
+    # A JSON Schema the reply must follow. Backends that can constrain decoding to it
+    # (`ChatModel.can_constrain`) do; for the others it is not sent, and
+    # `generate_structured` parses and validates whatever text comes back.
+    json_schema: dict | None = None
 
     def __post_init__(self):
         # llama.cpp reads max_tokens <= 0 as "no limit": a typo would generate until the window
@@ -58,6 +101,8 @@ class GenParams:
         # Only when set: requests recorded before the option existed keep their cache keys.
         if self.repeat_penalty is not None:
             d["repeat_penalty"] = self.repeat_penalty
+        if self.json_schema is not None:
+            d["json_schema"] = self.json_schema
         return d
 
     @property
@@ -110,13 +155,17 @@ class ChatModel(ABC):
     backend: str = ""                # registry key: "llamacpp", "ollama", "openai", "fake"
     context_window: int = 2048
     can_stream: bool = True
+    # Decoding can be held to a JSON Schema (grammar, response_format, format). Read by
+    # `generate` (a schema is not sent where this is False) and `generate_structured`.
+    can_constrain: bool = False
     needs_key: bool = False
     key_env_var: str | None = None
     exact_token_count: bool = True   # False where count_tokens is an estimate (remote APIs)
     max_concurrency: int = 4         # requests in flight per backend endpoint, per process
     retries: int = 2                 # extra attempts after a retryable failure
     backoff_s: float = 0.5           # first retry delay; doubles each attempt
-    max_backoff_s: float = 8.0
+    max_backoff_s: float = 8.0       # cap of that doubling (not of a server's Retry-After)
+    max_retry_wait_s: float | None = None   # Retry-After's cap; None: $PROMPTKIT_MAX_RETRY_WAIT
     timeout_s: float | None = 60.0
 
     cache: ResponseCache | None = None
@@ -134,9 +183,13 @@ class ChatModel(ABC):
         return sum(self.count_tokens(m.get("content") or "") + MESSAGE_OVERHEAD_TOKENS
                    for m in messages)
 
+    def observe_prompt_tokens(self, messages: Sequence[Message], reported: int) -> None:
+        """The backend's own size of a prompt it just processed; estimating backends learn."""
+        return None   # exact counters (in-process tokenizers) have nothing to learn
+
     def _override(self, *, timeout: float | None = None, context_window: int | None = None,
                   max_concurrency: int | None = None, retries: int | None = None,
-                  backoff: float | None = None) -> None:
+                  backoff: float | None = None, max_retry_wait: float | None = None) -> None:
         """Per-instance settings over the class defaults (None keeps the default)."""
         if timeout is not None:
             self.timeout_s = timeout
@@ -148,6 +201,8 @@ class ChatModel(ABC):
             self.retries = retries
         if backoff is not None:
             self.backoff_s = backoff
+        if max_retry_wait is not None:
+            self.max_retry_wait_s = max_retry_wait
 
     def limit_key(self) -> str:
         """What the concurrency limit is shared by: one endpoint or one in-process model."""
@@ -162,6 +217,10 @@ class ChatModel(ABC):
                  on_token: Callable[[str], None] | None = None) -> Generation:
         """One chat completion: cache, then the backend with retries; tokens go to `on_token`."""
         params = params or GenParams()
+        if params.json_schema is not None and not self.can_constrain:
+            # Not sent, so not part of the request either: the cache key stays that of the
+            # plain request this backend really receives.
+            params = replace(params, json_schema=None)
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
         cache = self.cache
         if cache is not None and cache.consults:
@@ -176,6 +235,24 @@ class ChatModel(ABC):
         if cache is not None and cache.stores(params):
             cache.store(self.spec, params, messages, gen)
         return gen
+
+    def generate_structured(self, messages: Sequence[Message], schema: dict | type,
+                            params: GenParams | None = None, *, constrain: bool = True,
+                            on_token: Callable[[str], None] | None = None) -> Structured:
+        """A reply that follows `schema` (a JSON Schema dict or a pydantic model class).
+
+        Decoding is constrained to the schema where the backend can and `constrain` is true;
+        either way the reply is parsed and validated, and one that does not fit comes back
+        with outcome "unparsable" and the reason, never as an exception or a guess.
+        """
+        from promptkit.llm.structured import parse_reply, schema_of
+
+        json_schema, model_class = schema_of(schema)
+        constrained = constrain and self.can_constrain
+        params = replace(params or GenParams(),
+                         json_schema=json_schema if constrained else None)
+        gen = self.generate(messages, params, on_token=on_token)
+        return parse_reply(gen, json_schema, constrained=constrained, model_class=model_class)
 
     def _generate_with_retries(self, messages, params, on_token) -> Generation:
         emitted = False
@@ -198,10 +275,19 @@ class ChatModel(ABC):
                 # Once tokens reached the caller a retry would print them twice: fail instead.
                 if not exc.retryable or emitted or attempt > self.retries:
                     raise
-                delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
                 retry_after = getattr(exc, "retry_after", None)
-                if retry_after is not None:
-                    delay = min(max(delay, retry_after), self.max_backoff_s)
+                max_wait = (self.max_retry_wait_s if self.max_retry_wait_s is not None
+                            else default_max_retry_wait())
+                delay = retry_delay(attempt, backoff=self.backoff_s,
+                                    max_backoff=self.max_backoff_s, retry_after=retry_after,
+                                    max_wait=max_wait)
+                if delay is None:
+                    exc.hint = ((exc.hint + " ") if exc.hint else "") + (
+                        f"The server asked to retry after {retry_after:g}s, longer than the "
+                        f"{max_wait:g}s promptkit waits (raise it with get_model(..., "
+                        f"max_retry_wait=SECONDS) or ${MAX_RETRY_WAIT_ENV}).")
+                    exc.args = (f"{exc.message}\n{exc.hint}",)
+                    raise
                 log.warning("%s: %s; retry %d/%d in %.2fs", self.spec, exc.message, attempt,
                             self.retries, delay)
                 time.sleep(delay)
@@ -219,6 +305,7 @@ class ChatModel(ABC):
                 forward(chunk.text)
             if chunk.prompt_tokens is not None:
                 prompt_tokens = chunk.prompt_tokens
+                self.observe_prompt_tokens(messages, prompt_tokens)
             if chunk.completion_tokens is not None:
                 completion_tokens = chunk.completion_tokens
             finish = chunk.finish_reason or finish

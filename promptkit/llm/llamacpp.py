@@ -10,21 +10,11 @@ from pathlib import Path
 
 from promptkit.errors import MissingDependencyError, NotFoundError, UserError
 from promptkit.llm.base import ChatModel, Chunk, GenParams, Message
+from promptkit.threads import prepare_openmp
 
 # A window for GGUF files given by path; packaged models carry their own (packaged.PACKAGED).
 DEFAULT_N_CTX = 2048
 THREADS_ENV = "PROMPTKIT_LLAMA_THREADS"
-
-
-def _prepare_openmp() -> None:
-    """Idle OpenMP threads sleep instead of spinning; must be set before llama_cpp loads.
-
-    llama.cpp's CPU build uses OpenMP, whose default wait policy busy-waits. On a machine with
-    few cores that also runs an embedder, a test runner or a second model, spinning threads
-    steal the cores the decode needs (bench/bench_threads.py measures it). A user's own
-    setting wins.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def default_threads() -> int | None:
@@ -54,7 +44,7 @@ _instances_lock = threading.Lock()
 
 def _load(path: Path, n_ctx: int, n_threads: int | None, seed: int):
     """One Llama per (model file, context size) per process: loading costs time and memory."""
-    _prepare_openmp()
+    prepare_openmp()
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -120,10 +110,35 @@ def _check_gguf(path: Path) -> None:
                              "convert_hf_to_gguf.py) or download a GGUF build of it.")
 
 
+_grammars: dict[str, object] = {}
+
+
+def schema_grammar(schema: dict):
+    """The llama.cpp grammar (GBNF) that holds decoding to `schema`, built once per schema.
+
+    Built here rather than through `response_format`, whose converter falls back silently to
+    "any JSON" when a schema cannot be converted: here that is the user's error, said so.
+    """
+    import json
+
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _grammars:
+        try:
+            _grammars[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        except Exception as exc:  # noqa: BLE001 - the converter raises bare Exceptions
+            raise UserError(f"llama.cpp cannot turn this JSON Schema into a grammar: {exc}",
+                            hint="Simplify the schema (plain objects, arrays, enums, strings, "
+                                 "numbers), or ask without constraint.") from None
+    return _grammars[key]
+
+
 class LlamaCppModel(ChatModel):
     """A GGUF model run by llama-cpp-python in this process, with the GGUF's chat template."""
 
     backend = "llamacpp"
+    can_constrain = True  # a grammar from the JSON Schema
     max_concurrency = 1   # one Llama object is not thread-safe
     retries = 0           # nothing transient to retry in-process
     timeout_s = None
@@ -184,11 +199,13 @@ class LlamaCppModel(ChatModel):
         # Without a reset, llama.cpp reuses the KV cache of the previous call's matching
         # prefix, and the output then depends on what ran before: not reproducible.
         llm.reset()
+        grammar = schema_grammar(params.json_schema) if params.json_schema else None
         stream = llm.create_chat_completion(
             messages=list(messages), temperature=params.temperature, top_p=params.top_p,
             max_tokens=params.max_tokens, stop=list(params.stop) or None,
             repeat_penalty=params.repeat_penalty or 1.0,
-            seed=params.seed if params.seed is not None else self.seed, stream=True)
+            seed=params.seed if params.seed is not None else self.seed, stream=True,
+            grammar=grammar)
         finish = None
         for part in stream:
             choice = part["choices"][0]

@@ -14,9 +14,9 @@ from promptkit.errors import (
     MissingDependencyError,
     UserError,
 )
-from promptkit.llm.base import ChatModel, Chunk, GenParams, Message
-from promptkit.llm.openai_backend import estimate_tokens
+from promptkit.llm.base import MESSAGE_OVERHEAD_TOKENS, ChatModel, Chunk, GenParams, Message
 from promptkit.llm.redact import strip_credentials
+from promptkit.llm.tokens import TokenCounter
 
 DEFAULT_HOST = "http://localhost:11434"
 
@@ -31,15 +31,17 @@ def ollama_host() -> str:
 
 class OllamaModel(ChatModel):
     backend = "ollama"
-    exact_token_count = False
+    exact_token_count = False   # Ollama has no tokenize endpoint: estimate, then calibrate
     # Ollama's own default window (num_ctx) is small and it truncates silently past it, so
     # we send ours with every request and pack context against the same number.
     context_window = 4096
     max_concurrency = 2
+    can_constrain = True   # Ollama's `format` takes a JSON Schema
 
     def __init__(self, name: str, *, host: str | None = None, timeout: float = 120.0,
                  context_window: int | None = None, max_concurrency: int | None = None,
-                 retries: int | None = None, backoff: float | None = None):
+                 retries: int | None = None, backoff: float | None = None,
+                 max_retry_wait: float | None = None):
         if not name:
             raise UserError("ollama model spec needs a model name, e.g. ollama:llama3.2")
         self.name = name
@@ -47,8 +49,11 @@ class OllamaModel(ChatModel):
         self.public_host = strip_credentials(self.host)
         self.spec = f"ollama:{name}"
         self._override(timeout=timeout, context_window=context_window,
-                       max_concurrency=max_concurrency, retries=retries, backoff=backoff)
+                       max_concurrency=max_concurrency, retries=retries, backoff=backoff,
+                       max_retry_wait=max_retry_wait)
         self._client = None
+        # Estimated, then raised by the prompt_eval_count Ollama reports with every answer.
+        self.tokens = TokenCounter(overhead=MESSAGE_OVERHEAD_TOKENS)
 
     def limit_key(self) -> str:
         return f"ollama@{self.public_host}"
@@ -66,7 +71,10 @@ class OllamaModel(ChatModel):
         return self._client
 
     def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
+        return self.tokens.count(text)
+
+    def observe_prompt_tokens(self, messages, reported: int) -> None:
+        self.tokens.observe(messages, reported)
 
     def _options(self, params: GenParams) -> dict:
         opts = {"temperature": params.temperature, "top_p": params.top_p,
@@ -84,8 +92,9 @@ class OllamaModel(ChatModel):
         import ollama
 
         try:
+            extra = {"format": params.json_schema} if params.json_schema is not None else {}
             parts = self.client().chat(model=self.name, messages=list(messages), stream=True,
-                                       options=self._options(params))
+                                       options=self._options(params), **extra)
             for part in parts:
                 text = (part.message.content or "") if part.message else ""
                 if part.done:

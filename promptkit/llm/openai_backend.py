@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import os
-import re
+import time
 from collections.abc import Iterator, Sequence
 
 from promptkit.errors import (
@@ -15,31 +14,35 @@ from promptkit.errors import (
     MissingDependencyError,
     UserError,
 )
-from promptkit.llm.base import ChatModel, Chunk, GenParams, Message
+from promptkit.llm.base import MESSAGE_OVERHEAD_TOKENS, ChatModel, Chunk, GenParams, Message
 from promptkit.llm.redact import split_query, strip_credentials
+from promptkit.llm.tokens import ServerTokenizer, TokenCounter, estimate_tokens
+
+__all__ = ["OpenAIModel", "estimate_tokens"]
 
 OPENAI_URL = "https://api.openai.com/v1"
 # Servers on this machine do not check keys, but the client insists on having one.
 LOCAL_DUMMY_KEY = "sk-local-no-key"
 
 
-def estimate_tokens(text: str) -> int:
-    """Token estimate for models whose tokenizer we cannot run offline.
-
-    Counts word pieces and punctuation, then adds a third for sub-word splits: BPE vocabularies
-    of current chat models give 1.2-1.4 tokens per English word, more for other languages,
-    so this rounds up rather than overflow the model's window.
-    """
-    pieces = len(re.findall(r"\w+|[^\w\s]", text))
-    return math.ceil(pieces * 1.35)
-
-
 def _retry_after(exc) -> float | None:
+    """Seconds from a 429/503 answer's `retry-after-ms` or `Retry-After` (seconds or HTTP date)."""
     response = getattr(exc, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
+    headers = response.headers if response is not None else {}
     try:
-        return float(value) if value is not None else None
-    except ValueError:
+        if headers.get("retry-after-ms") is not None:
+            return float(headers["retry-after-ms"]) / 1000.0
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            when = parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):
         return None
 
 
@@ -49,12 +52,18 @@ class OpenAIModel(ChatModel):
     backend = "openai"
     needs_key = True
     key_env_var = "OPENAI_API_KEY"
-    exact_token_count = False
     context_window = 8192
+    can_constrain = True
+    # How a JSON Schema is sent: OpenAI's `json_schema` response format (OpenAI, vLLM,
+    # llama.cpp's llama-server, LM Studio), or `json_object` with a `schema` beside it, the only
+    # form llama-cpp-python's server takes. A local server that refuses the first is asked the
+    # second way from then on.
+    schema_format = "json_schema"
 
     def __init__(self, name: str, *, base_url: str | None = None, timeout: float = 60.0,
                  context_window: int | None = None, max_concurrency: int | None = None,
-                 retries: int | None = None, backoff: float | None = None):
+                 retries: int | None = None, backoff: float | None = None,
+                 max_retry_wait: float | None = None):
         if not name:
             raise UserError("openai model spec needs a model name, e.g. openai:gpt-4o-mini or "
                             "openai:local@http://127.0.0.1:8080/v1")
@@ -64,8 +73,10 @@ class OpenAIModel(ChatModel):
         self.public_url = strip_credentials(self.base_url)
         self.spec = f"openai:{name}@{self.public_url}" if explicit_url else f"openai:{name}"
         self._override(timeout=timeout, context_window=context_window,
-                       max_concurrency=max_concurrency, retries=retries, backoff=backoff)
+                       max_concurrency=max_concurrency, retries=retries, backoff=backoff,
+                       max_retry_wait=max_retry_wait)
         self._client = None
+        self._tokens: TokenCounter | None = None
 
     def limit_key(self) -> str:
         return f"openai@{self.public_url}"
@@ -99,8 +110,26 @@ class OpenAIModel(ChatModel):
                 timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0)))
         return self._client
 
+    def token_counter(self) -> TokenCounter:
+        """The server's tokenizer when it has one (llama.cpp, vLLM), else a calibrated estimate."""
+        if self._tokens is None:
+            server = None
+            if not self.base_url.startswith(OPENAI_URL):   # the OpenAI API has no /tokenize
+                root = self.base_url.removesuffix("/v1")
+                server = ServerTokenizer(root, self.name,
+                                         headers={"Authorization": f"Bearer {self._api_key()}"})
+            self._tokens = TokenCounter(server, overhead=MESSAGE_OVERHEAD_TOKENS)
+        return self._tokens
+
+    @property
+    def exact_token_count(self) -> bool:   # True once the server's tokenizer has answered
+        return self.token_counter().exact
+
     def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
+        return self.token_counter().count(text)
+
+    def observe_prompt_tokens(self, messages, reported: int) -> None:
+        self.token_counter().observe(messages, reported)
 
     def _request(self, messages: Sequence[Message], params: GenParams) -> dict:
         req = {"model": self.name, "messages": list(messages), "temperature": params.temperature,
@@ -116,14 +145,44 @@ class OpenAIModel(ChatModel):
             # `repeat_penalty`, vLLM as `repetition_penalty`.
             req["extra_body"] = {"repeat_penalty": params.repeat_penalty,
                                  "repetition_penalty": params.repeat_penalty}
+        if params.json_schema is not None:
+            req["response_format"] = self._response_format(params.json_schema)
         return req
+
+    def _response_format(self, schema: dict) -> dict:
+        if self.schema_format == "json_object":
+            return {"type": "json_object", "schema": schema}
+        from promptkit.llm.structured import strict_compatible
+
+        # Strict mode refuses schemas with optional or open-ended objects; those go non-strict.
+        return {"type": "json_schema",
+                "json_schema": {"name": "reply", "schema": schema,
+                                "strict": strict_compatible(schema)}}
+
+    def _refused_schema_format(self, exc, request: dict) -> bool:
+        """A local server that does not know `json_schema` response formats: 400/422, or a
+        500 naming response_format (llama-cpp-python's server wraps its validation error)."""
+        status = getattr(exc, "status_code", None) or 0
+        refused = status in (400, 422) or (status >= 500
+                                           and "response_format" in _error_detail(exc))
+        return (refused and "response_format" in request and self.schema_format == "json_schema"
+                and not self.base_url.startswith(OPENAI_URL))
 
     def _stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:
         import httpx
         import openai
 
+        request = self._request(messages, params)
         try:
-            for part in self.client().chat.completions.create(**self._request(messages, params)):
+            try:
+                parts = self.client().chat.completions.create(**request)
+            except openai.APIStatusError as exc:
+                if not self._refused_schema_format(exc, request):
+                    raise
+                self.schema_format = "json_object"
+                request = self._request(messages, params)
+                parts = self.client().chat.completions.create(**request)
+            for part in parts:
                 usage = getattr(part, "usage", None)
                 for choice in part.choices or ():
                     yield Chunk(text=choice.delta.content or "", finish_reason=choice.finish_reason)

@@ -49,7 +49,7 @@ def _build_openai(cls: type, name: str, opts: dict) -> ChatModel:
 
 
 def _fake() -> Callable:
-    from promptkit.testing.fakes import fake_model_from_spec
+    from promptkit.llm.fake import fake_model_from_spec
 
     return fake_model_from_spec
 

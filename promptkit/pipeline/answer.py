@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from promptkit.pipeline.attribution import Citation, parse_citations
 
@@ -15,6 +16,9 @@ class Answer:
     text: str
     citations: list[Citation] = field(default_factory=list)
     trace: dict = field(default_factory=dict)
+    # The parsed reply when the prompt declares an `output_schema` (None when the reply did
+    # not fit it: trace["structured"] says why).
+    data: Any = None
 
     @property
     def sources(self) -> list[str]:

@@ -1,9 +1,9 @@
 """Sources for every answer: `[n]` markers checked, unmarked sentences attributed.
 
 A sentence that carries `[n]` markers is `cited`: each number must name a passage the model
-was shown (others are ignored) and that passage must support the sentence at least a little
-(otherwise the marker is reported as unsupported). A sentence without a kept marker is
-`attributed` to the passage that supports it best, if any supports it well enough.
+was shown (others are ignored); a cited passage that hardly supports its sentence is reported
+as a weak marker. A sentence without markers, or whose markers are all weak, is `attributed`
+to the passage that supports it best, if any supports it well enough.
 Support mixes two signals, each in [0, 1]:
 - lexical: the share of the sentence's content words (accents folded, Spanish and English
   function words dropped) that occur in the passage; numbers and names weigh most here;
@@ -27,8 +27,9 @@ from promptkit.pipeline.pack import Packing
 CITED, ATTRIBUTED = "cited", "attributed"
 # Weighted support needed for an attribution; see the module docstring.
 THRESHOLD = 0.45
-# A passage the model cited itself needs less: the marker is evidence too. Below this the
-# marker is reported as unsupported and the sentence is attributed like an unmarked one.
+# A cited passage whose support is below this is reported as a weak marker (the trace's
+# `unsupported_markers`), and the sentence is also attributed like an unmarked one. The marker
+# itself stays: it is what the model wrote, and support is only promptkit's estimate.
 CITED_MIN = 0.2
 LEXICAL_WEIGHT = 0.6
 # multilingual-e5's cosines crowd into [0.7, 1]; rescale so unrelated text lands near 0.
@@ -165,14 +166,17 @@ class Attributor:
         for i, unit in enumerate(units):
             marked = [n for n in dict.fromkeys(marker_numbers(unit))
                       if packing.chunk_for(n) is not None]
-            kept = [n for n in marked if scores[i][numbers.index(n)] >= CITED_MIN]
-            self.unsupported += [n for n in marked if n not in kept]
-            for n in kept:
-                self._add(found, n, CITED, scores[i][numbers.index(n)], packing)
-            if kept or not content_words(unit):
+            support = {n: scores[i][numbers.index(n)] for n in marked}
+            for n in marked:
+                self._add(found, n, CITED, support[n], packing)
+            weak = [n for n in marked if support[n] < CITED_MIN]
+            self.unsupported += weak
+            # A sentence whose every marker is weak is also attributed, so the passage that
+            # does support it is shown beside the one the model named.
+            if (marked and len(weak) < len(marked)) or not content_words(unit):
                 continue
             best = int(np.argmax(scores[i]))
-            if scores[i][best] >= self.threshold:
+            if scores[i][best] >= self.threshold and numbers[best] not in marked:
                 self._add(found, numbers[best], ATTRIBUTED, scores[i][best], packing)
         return list(found.values())
 

@@ -64,9 +64,9 @@ def ready_collection(name: str = DEMO_COLLECTION, *, chroma_url: str | None = No
 
 def seed_path(embedder_name: str):
     """Vectors of the demo corpus's chunks made by `embedder_name`, shipped beside it."""
-    from promptkit.paths import demo_corpus_dir
+    from promptkit.paths import demo_vectors_dir
 
-    return demo_corpus_dir().parent / f"demo.{embedder_name}.npz"
+    return demo_vectors_dir() / f"demo.{embedder_name}.npz"
 
 
 def _seed_vectors(collection) -> int:

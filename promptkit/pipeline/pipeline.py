@@ -192,7 +192,15 @@ class Pipeline:
         if on_context is not None and packing is not None:
             on_context(packing)
 
-        gen = self.model.generate(messages, self.params, on_token=on_token)
+        structured = None
+        if self.params.json_schema is not None:
+            # The prompt declares an output schema: constrained where the backend can, parsed
+            # and validated either way (Answer.data; None with the reason when unparsable).
+            structured = self.model.generate_structured(messages, self.params.json_schema,
+                                                        self.params, on_token=on_token)
+            gen = structured.generation
+        else:
+            gen = self.model.generate(messages, self.params, on_token=on_token)
         t_done = time.perf_counter()
 
         trace = {
@@ -218,11 +226,14 @@ class Pipeline:
             "finish_reason": gen.finish_reason,
             "attempts": gen.attempts,
         }
+        if structured is not None:
+            trace["structured"] = structured.describe()
         citations, unsupported = self.sources(gen.text, packing)
         trace["citations"] = [asdict(c) for c in citations]
         trace["unsupported_markers"] = unsupported
         trace["latency"]["attribute_s"] = round(time.perf_counter() - t_done, 6)
-        return Answer(question=question, text=gen.text, citations=citations, trace=trace)
+        return Answer(question=question, text=gen.text, citations=citations, trace=trace,
+                      data=structured.value if structured is not None else None)
 
     def sources(self, text: str, packing: Packing | None) -> tuple[list, list[int]]:
         """(sources, unsupported markers): `[n]` markers checked against the passages, the

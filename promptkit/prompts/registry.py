@@ -26,19 +26,41 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
 
 
 class PromptRegistry:
-    """Resolves references against one prompts folder; reads files lazily and caches them."""
+    """Resolves references against a prompts folder; reads files lazily and caches them.
 
-    def __init__(self, root: Path | str | None = None):
-        if root is None:
-            from promptkit.paths import prompts_dir
+    With `shipped=True` (the default when no `root` is given) the prompts that come with
+    promptkit are a fallback: a name in `root` wins, a name only in the library resolves
+    there. Writing (`new`, `lock`) and checking (`status`, `check`) concern `root` only.
+    """
 
-            root = prompts_dir()
-        self.root = Path(root)
+    def __init__(self, root: Path | str | None = None, *, shipped: bool | None = None):
+        from promptkit.paths import prompts_dir, shipped_prompts_dir
+
+        if shipped is None:
+            shipped = root is None
+        self.root = Path(root) if root is not None else prompts_dir()
         self._index: dict[str, dict[int, Path]] | None = None
         self._specs: dict[Path, PromptSpec] = {}
+        library = shipped_prompts_dir()
+        self.fallback: PromptRegistry | None = None
+        if shipped and library.resolve() != self.root.resolve():
+            self.fallback = PromptRegistry(library, shipped=False)
 
     def __repr__(self) -> str:
         return f"PromptRegistry({str(self.root)!r})"
+
+    def source(self, name: str) -> str:
+        """Where `name` comes from: "project" (this folder) or "shipped" (promptkit's own)."""
+        return "project" if self.owner(name) is self else "shipped"
+
+    def owner(self, name: str) -> PromptRegistry:
+        """The registry (this one or the shipped fallback) that holds prompt `name`."""
+        if self.root.is_dir() or self.fallback is None:
+            if name in self._scan():
+                return self
+        if self.fallback is not None and name in self.fallback._scan():
+            return self.fallback
+        raise NotFoundError("prompt", name, self.names(), hint=LIST_HINT)
 
     @property
     def lock_path(self) -> Path:
@@ -79,34 +101,44 @@ class PromptRegistry:
             versions[int(match.group(1))] = path
         return dict(sorted(versions.items()))
 
+    def _own(self) -> dict[str, dict[int, Path]]:
+        """This folder's prompts; with a fallback, a folder not made yet simply has none."""
+        if self.fallback is not None and not self.root.is_dir():
+            return {}
+        return self._scan()
+
     def names(self) -> list[str]:
-        return list(self._scan())
+        own = list(self._own())
+        extra = [n for n in self.fallback.names() if n not in own] if self.fallback else []
+        return sorted(own + extra)
 
     def versions(self, name: str) -> list[int]:
-        index = self._scan()
-        if name not in index:
-            raise NotFoundError("prompt", name, index, hint=LIST_HINT)
-        return list(index[name])
+        owner = self.owner(name)
+        return list(owner._scan()[name])
 
     def refs(self) -> list[str]:
-        return [f"{n}@{v}" for n, vs in self._scan().items() for v in vs]
+        return [f"{n}@{v}" for n in self.names() for v in self.versions(n)]
 
     def path_of(self, name: str, version: int) -> Path:
-        versions = self.versions(name)
+        owner = self.owner(name)
+        versions = list(owner._scan()[name])
         if version not in versions:
             raise NotFoundError("version", f"{name}@{version}",
                                 [f"{name}@{v}" for v in versions], hint=LIST_HINT)
-        return self._scan()[name][version]
+        return owner._scan()[name][version]
 
     def get(self, name: str, version: int) -> PromptSpec:
+        owner = self.owner(name)
+        if owner is not self:
+            return owner.get(name, version)
         path = self.path_of(name, version)
         if path not in self._specs:
             self._specs[path] = load_spec(path, expect_name=name, expect_version=version)
         return self._specs[path]
 
     def specs(self) -> list[PromptSpec]:
-        """Every version of every prompt, validated."""
-        return [self.get(n, v) for n, vs in self._scan().items() for v in vs]
+        """Every version of every prompt, validated (the fallback's unshadowed ones too)."""
+        return [self.get(n, v) for n in self.names() for v in self.versions(n)]
 
     # ---- references -----------------------------------------------------------------------
 
@@ -149,9 +181,10 @@ class PromptRegistry:
         """Compare every file with the lock (validating each file and its labels)."""
         locked = read_lock(self.lock_path)
         report = LockReport()
-        for name in self.names():
+        own = self._own()
+        for name in own:
             self.labels(name)
-            for version in self.versions(name):
+            for version in own[name]:
                 spec = self.get(name, version)
                 current = spec.hash
                 if spec.ref not in locked:
@@ -160,7 +193,7 @@ class PromptRegistry:
                     report.ok.append(spec.ref)
                 else:
                     report.modified.append(Modified(spec.ref, spec.path, locked[spec.ref], current))
-        present = set(self.refs())
+        present = {f"{n}@{v}" for n, vs in own.items() for v in vs}
         report.missing = [ref for ref in locked if ref not in present]
         return report
 
@@ -185,7 +218,13 @@ class PromptRegistry:
         if not NAME_RE.match(name) or "@" in name:
             raise UserError(f"'{name}' is not a valid prompt name",
                             hint="Use letters, digits, '.', '_' and '-', e.g. rag-answer.")
-        index = self._scan()
+        index = self._own()
+        if name not in index and self.fallback is not None and name in self.fallback.names():
+            raise UserError(f"'{name}' is one of promptkit's shipped prompts; a '{name}' in "
+                            f"{self.root} would hide all of its versions",
+                            hint=f"Give yours another name (e.g. my-{name}), or copy the whole "
+                                 f"folder {self.fallback.root / name} into {self.root} to "
+                                 "continue its versions.")
         if name in index:
             latest = max(index[name])
             self.get(name, latest)   # a broken latest file is reported, not copied

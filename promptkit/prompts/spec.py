@@ -98,6 +98,9 @@ class PromptSpec(_Strict):
     examples: list[Example] = Field(default_factory=list)
     example_selection: ExampleSelection = Field(default_factory=ExampleSelection)
     params: Params = Field(default_factory=Params)
+    # A JSON Schema the reply must follow: decoding is constrained to it where the backend can,
+    # and the pipeline returns the parsed object (`Answer.data`). Content: it is hashed.
+    output_schema: dict[str, Any] | None = None
     labels: list[str] = Field(default_factory=list)
 
     _source: dict | None = PrivateAttr(default=None)
@@ -115,6 +118,18 @@ class PromptSpec(_Strict):
     @classmethod
     def _syntax_ok(cls, v: str) -> str:
         template_variables(v)
+        return v
+
+    @field_validator("output_schema")
+    @classmethod
+    def _schema_ok(cls, v: dict | None) -> dict | None:
+        if v is not None:
+            from promptkit.llm.structured import check_schema
+
+            try:
+                check_schema(v)
+            except UserError as exc:
+                raise ValueError(exc.message) from None
         return v
 
     @field_validator("labels")
@@ -264,7 +279,8 @@ class PromptSpec(_Strict):
 
         p = self.params
         return GenParams(temperature=p.temperature, max_tokens=p.max_tokens, stop=tuple(p.stop),
-                         seed=p.seed, top_p=p.top_p, repeat_penalty=p.repeat_penalty)
+                         seed=p.seed, top_p=p.top_p, repeat_penalty=p.repeat_penalty,
+                         json_schema=self.output_schema)
 
 
 __all__ = ["Example", "ExampleSelection", "Params", "PromptSpec", "content_hash"]

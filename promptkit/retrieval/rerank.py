@@ -141,7 +141,8 @@ def get_reranker(spec: str | Reranker | None) -> Reranker | None:
 
 
 def check_candidates(k: int, candidates: int | None) -> int:
-    """How many passages to retrieve for reranking down to `k`."""
+    """How many passages to retrieve for reranking down to `k`; fewer than `k` is a UserError
+    (config models turn it into a field error, so every caller says the same thing)."""
     n = default_candidates(k) if candidates is None else candidates
     if n < k:
         raise UserError(f"rerank_candidates ({n}) must be at least k ({k})",

@@ -38,7 +38,8 @@ SCHEMAS = {s.name: s for s in (
     SchemaInfo("suite", "promptkit.testing.suite:SuiteSpec",
                "eval/suites/*.yaml, *.suite.yaml", "promptkit regression suite"),
     SchemaInfo("dataset", "promptkit.evaluation.datasets:DatasetRecord",
-               "each line of eval/datasets/*.jsonl", "promptkit dataset record (one JSONL line)"),
+               "each line of a dataset JSONL such as eval/datasets/demo-qa.jsonl",
+               "promptkit dataset record (one JSONL line)"),
 )}
 
 

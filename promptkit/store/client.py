@@ -51,7 +51,7 @@ def _settings():
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
-def _check_reachable(url: str) -> None:
+def check_reachable(url: str) -> None:
     """Fail fast, naming the URL: chromadb's own connect can wait a long time on a dead host."""
     import httpx
 
@@ -75,7 +75,7 @@ def _http_client(url: str):
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"--chroma-url '{url}' is not an http(s) URL",
                         hint="Use the form http://HOST:PORT, e.g. http://127.0.0.1:8000")
-    _check_reachable(url)
+    check_reachable(url)
     port = parts.port or (443 if parts.scheme == "https" else 8000)
     try:
         return chromadb.HttpClient(host=parts.hostname, port=port, ssl=parts.scheme == "https",

@@ -17,7 +17,7 @@ import numpy as np
 from promptkit.embedders import DEFAULT, get_embedder
 from promptkit.embedders.base import Embedder
 from promptkit.errors import BackendUnavailable, NotFoundError, UserError
-from promptkit.retrieval import bm25, ranking
+from promptkit.retrieval import ranking
 from promptkit.retrieval.hits import Hit
 from promptkit.store import freshness
 from promptkit.store.client import Location, client_epoch, client_for, resolve
@@ -121,18 +121,28 @@ class Collection:
                 "chunks": self.count(), "files": files, "generation": meta.get(META_GENERATION, 0)}
 
     def delete(self) -> None:
+        from promptkit.store import bm25_index
+
         with backend_errors(self.location):
             client_for(self.location).delete_collection(self.name)
+        bm25_index.forget(self.location.key, str(self._col.id))
 
     def ingest(self, paths: Sequence[str | Path], *, chunk_tokens: int | None = None,
                overlap: int | None = None, include: Sequence[str] = (),
                exclude: Sequence[str] = (), strict: bool = False,
                progress: Callable | None = None):
         """Add new and changed files, drop chunks of changed and deleted ones; an IngestReport."""
+        from promptkit.store import bm25_index
         from promptkit.store.ingest import ingest
 
-        return ingest(self, paths, chunk_tokens=chunk_tokens, overlap=overlap, include=include,
-                      exclude=exclude, strict=strict, progress=progress)
+        report = ingest(self, paths, chunk_tokens=chunk_tokens, overlap=overlap,
+                        include=include, exclude=exclude, strict=strict, progress=progress)
+        # A BM25 index already in use follows the collection now, so the next hybrid query
+        # (in any process) finds it current; one never used is built by the first such query.
+        if report.changed and bm25_index.index_path(self.location.key,
+                                                    str(self._col.id)).is_file():
+            self._bm25()
+        return report
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, ids: Sequence[str]) -> list[Hit]:
@@ -246,19 +256,15 @@ class Collection:
                 known[i] = (i, float(e @ qv), t, m or {}, e)
         return [known[i] for i, _ in fused if i in known], dict(fused)
 
-    def _bm25(self) -> bm25.BM25Index:
+    def _bm25(self):
+        """This collection's persistent BM25 index, synced with its current contents."""
+        from promptkit.store import bm25_index
+
         fresh = client_for(self.location).get_collection(self.name, embedding_function=None)
-        stamp = (self.location.key, self.name, fresh.count(),
-                 (fresh.metadata or {}).get(META_GENERATION, 0))
-
-        def build() -> bm25.BM25Index:
-            ids, texts = [], []
-            for page in self.iter_rows(("documents",)):
-                ids += page["ids"]
-                texts += page["documents"]
-            return bm25.BM25Index(ids, texts)
-
-        return bm25.CACHE.get(stamp, build)
+        stamp = f"{fresh.count()}:{(fresh.metadata or {}).get(META_GENERATION, 0)}"
+        index = bm25_index.store_for(self.location.key, str(fresh.id))
+        index.sync(self, stamp)
+        return index
 
 
 def _check_search(query: str, k: int, mmr_lambda: float, min_score: float | None,

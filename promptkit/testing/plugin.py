@@ -1,10 +1,15 @@
 """pytest plugin (entry point `pytest11`): every case of a regression suite is a test item.
 
-`pytest eval/suites` collects each YAML suite (a file in a folder named `suites`, or any
-`*.suite.yaml`) as `suite.yaml::case` items, plus one `gate` item per prompt version that
-compares the run with the blessed baseline. Options: --promptkit-mode replay|record|live,
+The plugin is loaded by every pytest run in an environment where promptkit is installed, so
+it collects only the suites it is told about: paths in the `promptkit_suites` ini option
+(`promptkit_suites = eval/suites` in pytest.ini, or a list under [tool.pytest.ini_options]),
+paths given with --promptkit-suite (what `promptkit test` passes), and YAML files named on
+the command line. In a suite folder, its YAML files are suites, and so is any `*.suite.yaml`
+below it. Each suite becomes `suite.yaml::case` items, plus one `gate` item per prompt version
+that compares the run with the blessed baseline. Options: --promptkit-mode replay|record|live,
 --promptkit-prompt NAME@VERSION (repeatable: side-by-side comparison), --promptkit-repeats N,
---promptkit-bless, --promptkit-report FILE.
+--promptkit-bless, --promptkit-report FILE, --promptkit-summary-md FILE (Markdown for a CI job
+summary or a pull-request comment).
 
 Outcomes: a passing case passes; a critical case that fails (or is flaky) fails; a
 non-critical failure fails too until the suite has a baseline, after which it is reported as
@@ -38,6 +43,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="store this run's per-case results as the suite's baseline")
     group.addoption("--promptkit-report", default=None, metavar="FILE",
                     help="write every case result as JSON to FILE")
+    group.addoption("--promptkit-summary-md", default=None, metavar="FILE",
+                    help="write a Markdown summary (pass rates, gates, flipped cases) to FILE")
+    group.addoption("--promptkit-suite", action="append", default=[], metavar="PATH",
+                    help="a suite file or folder to collect, on top of promptkit_suites")
+    parser.addini("promptkit_suites", type="paths", default=[],
+                  help="suite files or folders the promptkit plugin collects (relative to "
+                       "this ini file); nothing else is taken for a suite")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,18 +57,45 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
-    if file_path.suffix in (".yaml", ".yml") and is_suite_path(file_path):
+    if file_path.suffix in (".yaml", ".yml") and is_suite_path(
+            file_path, parent.config.stash[_STATE].suite_roots):
         return SuiteFile.from_parent(parent, path=file_path)
     return None
 
 
-SUITE_RULE = ("suites are YAML files in a folder named 'suites' (eval/suites/demo.yaml), or "
-              "anywhere when named *.suite.yaml / *.suite.yml")
+SUITE_RULE = ("a suite is a YAML file named on the command line or in the `promptkit_suites` "
+              "ini option, a YAML file directly inside a folder named that way, or a "
+              "*.suite.yaml / *.suite.yml file anywhere below such a folder")
 
 
-def is_suite_path(path: Path) -> bool:
-    """Suites live in a folder named `suites` or are named `*.suite.yaml` (SUITE_RULE)."""
-    return path.parent.name == "suites" or path.name.endswith((".suite.yaml", ".suite.yml"))
+def _is_suite_name(path: Path) -> bool:
+    return path.name.endswith((".suite.yaml", ".suite.yml"))
+
+
+def is_suite_path(path: Path, roots: list[Path]) -> bool:
+    """A YAML file is a suite if it is one of `roots`, sits directly in one of them (a suite
+    folder), or is named `*.suite.yaml` anywhere below one."""
+    path = path.resolve()
+    for root in roots:
+        if path == root or path.parent == root:
+            return True
+        if _is_suite_name(path) and root in path.parents:
+            return True
+    return False
+
+
+def suite_roots(config: pytest.Config) -> list[Path]:
+    """What the plugin may collect: the ini option, --promptkit-suite, YAML files named as
+    arguments (never a whole folder given to pytest: `pytest .` must not turn a project's
+    other YAML files into suites)."""
+    here = Path(config.invocation_params.dir)
+    roots = [Path(p) for p in config.getini("promptkit_suites")]
+    roots += [here / p for p in config.getoption("--promptkit-suite") or []]
+    for arg in config.invocation_params.args:
+        arg = str(arg).split("::")[0]
+        if arg.endswith((".yaml", ".yml")) and not arg.startswith("-"):
+            roots.append(here / arg)
+    return [r.resolve() for r in roots]
 
 
 class _State:
@@ -72,6 +111,7 @@ class _State:
         self.runs: dict[tuple[Path, str], object] = {}   # (suite path, prompt) -> PromptRun
         self._baselines: dict[Path, object] = {}
         self.notes: list[str] = []
+        self.suite_roots = suite_roots(config)
 
     @property
     def mode(self) -> str:
@@ -178,6 +218,10 @@ class CaseItem(_SuiteItem):
         state = self.state
         result = state.runner(self.suite).run_case(self.case_id, self.prompt)
         state.run_for(self.suite, self.prompt).results[self.case_id] = result
+        # Shown per test case in JUnit XML (--junit-xml), next to pytest's own outcome.
+        self.user_properties += [("prompt", self.prompt), ("status", result.status),
+                                 ("score", "-" if result.score is None else f"{result.score:.3f}"),
+                                 ("critical", str(result.critical).lower())]
         if result.passed:
             return
         if result.error:
@@ -241,6 +285,7 @@ class GateItem(_SuiteItem):
         run.baseline_value = baseline.mean(spec.gate.metric) if baseline else None
         run.known = {c for c, b in baseline.cases.items() if b.get("status") != "passed"} \
             if baseline else set()
+        run.gate_passed, run.broken, run.fixed = outcome.passed, outcome.broken, outcome.fixed
         verdict = "ok" if outcome.passed else "FAIL"
         if outcome.verdict:
             run.gate = f"{verdict} ({outcome.verdict}, p={outcome.p_value:.3g})"
@@ -297,6 +342,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
                 for run in state.runs.values()]
         Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
                               encoding="utf-8")
+    summary = session.config.getoption("--promptkit-summary-md")
+    if summary:
+        from promptkit.testing.suite_markdown import markdown_summary
+
+        Path(summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(summary).write_text(markdown_summary(list(state.runs.values()), exitstatus),
+                                 encoding="utf-8")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

@@ -22,6 +22,9 @@ class PromptRun:
     gate: str = ""          # one-line gate outcome, filled in when the gate item ran
     baseline_value: float | None = None   # the baseline's mean of `metric`
     known: set[str] = field(default_factory=set)   # cases that fail in the baseline too
+    gate_passed: bool | None = None   # None: no gate ran (no case ran, or blessing)
+    broken: list[str] = field(default_factory=list)   # passed in the baseline, fail now
+    fixed: list[str] = field(default_factory=list)    # failed in the baseline, pass now
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results.values())

@@ -1,0 +1,497 @@
+"""Grounding metrics: is the answer backed by the passages, and did retrieval bring them?
+
+Our own code after published definitions (each class names its source):
+- `faithfulness` — RAGAS (Es et al. 2023, "RAGAS: Automated Evaluation of Retrieval Augmented
+  Generation"): claims from the answer, each checked against the passages; we keep
+  "contradicted" apart from "not found".
+- `answer_relevancy` — RAGAS: questions written back from the answer, cosine to the question.
+- `context_precision` / `context_recall` — RAGAS, with the reference-based and judge-based
+  variants chosen by what the case has.
+- `citation_recall` / `citation_precision` — ALCE (Gao et al. 2023, "Enabling Large Language
+  Models to Generate Text with Citations").
+
+Judges are local or remote chat models (`Judge`) reading pinned, versioned prompts whose replies
+are held to a JSON Schema; a reply that does not fit is outcome "unparsable", never a score.
+Every judge-based result records the judge, its prompts' hashes and whether decoding was
+constrained, beside its per-claim (or per-passage, per-sentence) verdicts.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from promptkit.errors import UserError
+from promptkit.evaluation.judges import Judge
+from promptkit.evaluation.metrics_base import Metric, MetricResult, case_field
+
+CLAIMS_PROMPT = "judge-claims@1"
+VERDICTS_PROMPT = "judge-verdicts@1"
+RELEVANCE_PROMPT = "judge-relevance@1"
+QUESTIONS_PROMPT = "judge-questions@1"
+SUFFICIENCY_PROMPT = "judge-sufficiency@1"
+VERDICTS = ("supported", "contradicted", "not_found")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?…])")
+
+
+class Unparsable(Exception):
+    """A judge reply that did not fit its schema; becomes an "unparsable" MetricResult."""
+
+    def __init__(self, step: str, structured):
+        self.step, self.structured = step, structured
+        super().__init__(structured.reason)
+
+    def result(self, **detail: Any) -> MetricResult:
+        return MetricResult.unparsable(f"{self.step}: {self.structured.reason}", **detail,
+                                       raw=self.structured.text[:500])
+
+
+# ---------------------------------------------------------------- shared pieces
+
+def passages_of(case: Any) -> list[dict]:
+    """The passages the answer was given, in prompt order, each with its citation `number`."""
+    raw = case_field(case, "passages") or case_field(case, "contexts") or []
+    out = []
+    for i, p in enumerate(raw, start=1):
+        p = {"text": p} if isinstance(p, str) else dict(p)
+        p["text"] = str(p.get("text") or "")
+        p["number"] = p.get("position") or p.get("number") or i
+        out.append(p)
+    return out
+
+
+def numbered(passages: Sequence[dict]) -> str:
+    return "\n\n".join(f"[{p['number']}] {p['text'].strip()}" for p in passages)
+
+
+def fixed_length(schema: dict, key: str, n: int) -> dict:
+    """A copy of `schema` whose array property `key` must have exactly `n` items, so that a
+    constrained judge gives one verdict per claim (or passage), no more, no fewer."""
+    out = copy.deepcopy(schema)
+    prop = out["properties"][key]
+    prop["minItems"] = prop["maxItems"] = n
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences without their [n] markers (the project's splitter, as citations use)."""
+    from promptkit.pipeline.attribution import MARKER, sentences
+
+    out = []
+    for unit in sentences(text):
+        clean = _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(MARKER.sub(" ", unit).split()))
+        if clean:
+            out.append(clean)
+    return out
+
+
+def check_claims(judge: Judge, claims: Sequence[str], context: str, *,
+                 attempt: int = 0) -> list[dict]:
+    """One verdict per claim against `context` (judge-verdicts); Unparsable if the reply
+    does not fit."""
+    spec = judge.prompt(VERDICTS_PROMPT)
+    schema = fixed_length(spec.output_schema, "verdicts", len(claims))
+    listed = "\n".join(f"{i}. {c}" for i, c in enumerate(claims, start=1))
+    reply = judge.ask(VERDICTS_PROMPT, {"context": context, "claims": listed}, schema=schema,
+                      attempt=attempt)
+    if not reply.ok:
+        raise Unparsable("verdicts", reply)
+    return [{"claim": c, "verdict": v["verdict"], "reason": v["reason"]}
+            for c, v in zip(claims, reply.value["verdicts"], strict=True)]
+
+
+def _choice(value: str, allowed: Sequence[str], metric: str, option: str) -> str:
+    if value not in allowed:
+        raise UserError(f"metric '{metric}': {option} must be one of {', '.join(allowed)}, "
+                        f"got {value!r}")
+    return value
+
+
+def _gold_names(case: Any) -> set[str]:
+    gold = case_field(case, "gold_ids") or []
+    return {str(g) for g in (gold.keys() if isinstance(gold, dict) else gold)}
+
+
+def from_gold(passage: dict, gold: set[str]) -> bool:
+    """A passage is gold when its chunk id, or its document's file name, is listed."""
+    source = str(passage.get("source") or "")
+    return str(passage.get("id")) in gold or (bool(source) and Path(source).name in gold)
+
+
+def contains_answer(text: str, answers: Sequence[str]) -> bool:
+    """Whole-word match of any reference answer, accent- and punctuation-folded."""
+    from promptkit.evaluation.metrics import normalize_multi
+
+    padded = f" {normalize_multi(text)} "
+    return any(f" {n} " in padded for n in (normalize_multi(a) for a in answers) if n)
+
+
+def _prediction_error(prediction: Any) -> MetricResult | None:
+    if prediction is None:
+        return MetricResult.error("no prediction (generation failed or was skipped)")
+    return None
+
+
+# ---------------------------------------------------------------- faithfulness
+
+class Faithfulness(Metric):
+    """Share of the answer's claims that the passages support (RAGAS faithfulness).
+
+    Claims come from the judge (`claims="judge"`, RAGAS's statement step, prompt judge-claims)
+    or from a sentence split (`claims="sentences"`, no model); each claim is then judged
+    supported / contradicted / not_found against the numbered passages (judge-verdicts).
+    Score = supported / claims. An answer with no claims ("I don't know") has no score
+    (outcome "error", reason given): there is nothing to be faithful about.
+    """
+
+    name = "faithfulness"
+
+    def __init__(self, judge: Judge | str | None = None, *, claims: str = "judge",
+                 constrain: bool = True):
+        self.claims = _choice(claims, ("judge", "sentences"), self.name, "claims")
+        self.judge = Judge.of(judge, constrain=constrain)
+
+    def evaluate(self, prediction, case):
+        if (bad := _prediction_error(prediction)) is not None:
+            return bad
+        passages = passages_of(case)
+        if not passages:
+            return MetricResult.error("no passages to check the answer against")
+        return self.score(str(prediction), str(case_field(case, "question", "")),
+                          numbered(passages))
+
+    def score(self, answer: str, question: str, context: str, *, attempt: int = 0) -> MetricResult:
+        """Faithfulness of `answer` to `context` (numbered passages); `attempt` > 0 re-asks."""
+        refs = (CLAIMS_PROMPT, VERDICTS_PROMPT) if self.claims == "judge" else (VERDICTS_PROMPT,)
+        about = {"claims_from": self.claims, **self.judge.describe(*refs)}
+        try:
+            claims = self.split(answer, question, attempt=attempt)
+            if not claims:
+                return MetricResult.error("the answer states no claims to check", claims=[],
+                                          **about)
+            rows = check_claims(self.judge, claims, context, attempt=attempt)
+        except Unparsable as exc:
+            return exc.result(**about)
+        counts = Counter(r["verdict"] for r in rows)
+        return MetricResult(counts["supported"] / len(rows),
+                            detail={"claims": rows, **{v: counts[v] for v in VERDICTS}, **about})
+
+    def split(self, answer: str, question: str, *, attempt: int = 0) -> list[str]:
+        if self.claims == "sentences":
+            return split_sentences(answer)
+        reply = self.judge.ask(CLAIMS_PROMPT, {"question": question, "answer": answer},
+                               attempt=attempt)
+        if not reply.ok:
+            raise Unparsable("claims", reply)
+        # Small judges sometimes repeat a claim: each is checked (and counted) once.
+        return list(dict.fromkeys(c.strip() for c in reply.value["claims"] if c.strip()))
+
+
+# ---------------------------------------------------------------- answer relevancy
+
+class AnswerRelevancy(Metric):
+    """Mean cosine between the question and `n_questions` questions the judge writes back from
+    the answer (RAGAS answer relevancy); 0 when the judge finds the answer noncommittal.
+
+    Always judge-based (it needs no reference); embeddings from `embedder` (the project's
+    multilingual default, so Spanish questions compare with Spanish ones).
+    """
+
+    name = "answer_relevancy"
+
+    def __init__(self, judge: Judge | str | None = None, *, embedder: str = "e5-multilingual",
+                 n_questions: int = 3, constrain: bool = True):
+        if not isinstance(n_questions, int) or not 1 <= n_questions <= 5:
+            raise UserError(f"metric '{self.name}': n_questions must be 1 to 5, got "
+                            f"{n_questions!r}")
+        self.judge = Judge.of(judge, constrain=constrain)
+        self.embedder, self.n_questions = embedder, n_questions
+
+    def evaluate(self, prediction, case):
+        if (bad := _prediction_error(prediction)) is not None:
+            return bad
+        question = str(case_field(case, "question", ""))
+        if not question.strip():
+            return MetricResult.error("case has no question")
+        spec = self.judge.prompt(QUESTIONS_PROMPT)
+        reply = self.judge.ask(QUESTIONS_PROMPT, {"answer": str(prediction),
+                                                  "count": str(self.n_questions)},
+                               schema=fixed_length(spec.output_schema, "questions",
+                                                   self.n_questions))
+        about = {"embedder": self.embedder, **self.judge.describe(QUESTIONS_PROMPT)}
+        if not reply.ok:
+            return Unparsable("questions", reply).result(**about)
+        written = [q for q in reply.value["questions"] if q.strip()]
+        detail = {"questions": written, "noncommittal": reply.value["noncommittal"], **about}
+        if reply.value["noncommittal"]:
+            return MetricResult(0.0, detail=detail)
+        sims = self._cosines(question, written)
+        detail["cosines"] = [round(s, 4) for s in sims]
+        return MetricResult(max(-1.0, min(1.0, math.fsum(sims) / len(sims))), detail=detail)
+
+    def _cosines(self, question: str, written: Sequence[str]) -> list[float]:
+        import numpy as np
+
+        from promptkit.embedders import get_embedder
+
+        emb = get_embedder(self.embedder)
+        q = np.asarray(emb.embed_query(question), dtype=np.float64)
+        out = []
+        for text in written:
+            g = np.asarray(emb.embed_query(text), dtype=np.float64)
+            norm = float(np.linalg.norm(q) * np.linalg.norm(g))
+            out.append(float(q @ g) / norm if norm else 0.0)
+        return out
+
+
+# ---------------------------------------------------------------- context precision / recall
+
+def rank_weighted_precision(relevant: Sequence[bool]) -> float:
+    """RAGAS context precision: sum over ranks k of precision@k x v_k, over the relevant count
+    (0 when nothing retrieved is relevant)."""
+    hits, total = 0, 0.0
+    for k, rel in enumerate(relevant, start=1):
+        if rel:
+            hits += 1
+            total += hits / k
+    return total / hits if hits else 0.0
+
+
+class ContextPrecision(Metric):
+    """Whether the relevant retrieved passages are ranked first (RAGAS context precision).
+
+    `method="reference"`: a passage is relevant when it comes from a gold document (when the
+    case lists gold) and contains a reference answer (when it has answers) — no model.
+    `method="judge"`: the judge says whether each passage is useful for answering (RAGAS's LLM
+    variant; given the reference answer when there is one, else the answer itself).
+    `auto` (default): reference when the case has gold or answers, else judge.
+    """
+
+    name = "context_precision"
+
+    def __init__(self, judge: Judge | str | None = None, *, method: str = "auto",
+                 constrain: bool = True):
+        self.method = _choice(method, ("auto", "reference", "judge"), self.name, "method")
+        self.judge = Judge.of(judge, constrain=constrain)
+
+    def evaluate(self, prediction, case):
+        passages = sorted(passages_of(case), key=lambda p: (p.get("rank") or p["number"]))
+        if not passages:
+            return MetricResult.error("no retrieved passages")
+        gold, answers = _gold_names(case), [str(a) for a in case_field(case, "answers", [])]
+        method = self.method
+        if method == "auto":
+            method = "reference" if gold or answers else "judge"
+        if method == "reference":
+            if not gold and not answers:
+                return MetricResult.error("method 'reference' needs gold ids or answers")
+            relevant = [(not gold or from_gold(p, gold))
+                        and (not answers or contains_answer(p["text"], answers))
+                        for p in passages]
+            about: dict = {"method": "reference"}
+        else:
+            try:
+                relevant = self._judged(prediction, case, passages, answers)
+            except Unparsable as exc:
+                return exc.result(method="judge", **self.judge.describe(RELEVANCE_PROMPT))
+            about = {"method": "judge", **self.judge.describe(RELEVANCE_PROMPT)}
+        return MetricResult(rank_weighted_precision(relevant),
+                            detail={"relevant": relevant, **about})
+
+    def _judged(self, prediction, case, passages, answers) -> list[bool]:
+        reference = answers[0] if answers else str(prediction or "")
+        spec = self.judge.prompt(RELEVANCE_PROMPT)
+        reply = self.judge.ask(RELEVANCE_PROMPT, {
+            "question": str(case_field(case, "question", "")), "reference": reference,
+            "context": numbered(passages)},
+            schema=fixed_length(spec.output_schema, "verdicts", len(passages)))
+        if not reply.ok:
+            raise Unparsable("relevance", reply)
+        return [bool(v["useful"]) for v in reply.value["verdicts"]]
+
+
+class ContextRecall(Metric):
+    """How much of what the answer needs the retrieved passages hold (RAGAS context recall).
+
+    `method="reference"`: with reference answers, 1 when a passage contains one of them
+    (whole words, accent-folded), else 0; with only gold ids, the share of gold retrieved.
+    `method="judge"`: with answers, the reference is checked against the passages like an
+    answer's claims (RAGAS: share of reference claims the passages support); without, the
+    judge says whether the passages suffice to answer (Joren et al. 2024, sufficient context).
+    `auto` (default): reference when the case has answers or gold, else judge.
+    """
+
+    name = "context_recall"
+
+    def __init__(self, judge: Judge | str | None = None, *, method: str = "auto",
+                 constrain: bool = True):
+        self.method = _choice(method, ("auto", "reference", "judge"), self.name, "method")
+        self.judge = Judge.of(judge, constrain=constrain)
+
+    def evaluate(self, prediction, case):
+        passages = passages_of(case)
+        if not passages:
+            return MetricResult.error("no retrieved passages")
+        gold, answers = _gold_names(case), [str(a) for a in case_field(case, "answers", [])]
+        method = self.method
+        if method == "auto":
+            method = "reference" if gold or answers else "judge"
+        if method == "reference":
+            return self._reference(passages, gold, answers)
+        question = str(case_field(case, "question", ""))
+        try:
+            return self._judged(question, passages, answers)
+        except Unparsable as exc:
+            return exc.result(method="judge")
+
+    @staticmethod
+    def _reference(passages, gold, answers) -> MetricResult:
+        if answers:
+            found = [p["number"] for p in passages if contains_answer(p["text"], answers)]
+            return MetricResult(float(bool(found)),
+                                detail={"method": "reference", "answer_in": found})
+        if not gold:
+            return MetricResult.error("method 'reference' needs answers or gold ids")
+        got = {g for g in gold if any(from_gold(p, {g}) for p in passages)}
+        return MetricResult(len(got) / len(gold),
+                            detail={"method": "reference", "gold_retrieved": sorted(got)})
+
+    def _judged(self, question, passages, answers) -> MetricResult:
+        context = numbered(passages)
+        if not answers:
+            reply = self.judge.ask(SUFFICIENCY_PROMPT, {"question": question, "context": context})
+            if not reply.ok:
+                raise Unparsable("sufficiency", reply)
+            return MetricResult(float(reply.value["sufficient"]), detail={
+                "method": "judge", "reason": reply.value["reason"],
+                **self.judge.describe(SUFFICIENCY_PROMPT)})
+        reference = answers[0].strip()
+        claims = split_sentences(reference)
+        if len(claims) <= 1 and len(reference.split()) < 12:
+            # A short answer ("1947") is no claim on its own: it is one with its question.
+            claims = [f"{question} {reference}"]
+        rows = check_claims(self.judge, claims, context)
+        supported = sum(r["verdict"] == "supported" for r in rows)
+        return MetricResult(supported / len(rows), detail={
+            "method": "judge", "claims": rows, **self.judge.describe(VERDICTS_PROMPT)})
+
+
+# ---------------------------------------------------------------- citations (ALCE)
+
+class _Citations(Metric):
+    """ALCE's citation recall and precision over an answer's `[n]` markers.
+
+    Sentences come from the project's splitter; a sentence's markers name passages by their
+    number in the prompt. Per sentence (markers removed from the text judged):
+    - no marker, or one naming no passage shown: unsupported, and its markers are not counted;
+    - otherwise (at most `at_most` markers) it is supported when the cited passages together
+      entail it. recall = supported sentences / sentences.
+    - a citation is precise when its sentence is supported and it is needed: with several
+      markers, one whose passage does not entail the sentence alone while the others do
+      without it is over-citation. precision = precise citations / citations (0 without any).
+    Entailment is the judge's "supported" verdict (`support="judge"`, ALCE uses an NLI model),
+    or the share of the sentence's content words found in the passages (`support="lexical"`,
+    no model; the attribution threshold).
+    """
+
+    def __init__(self, judge: Judge | str | None = None, *, support: str = "judge",
+                 at_most: int = 3, constrain: bool = True):
+        self.support = _choice(support, ("judge", "lexical"), self.name, "support")
+        if not isinstance(at_most, int) or at_most < 1:
+            raise UserError(f"metric '{self.name}': at_most must be a positive integer")
+        self.at_most = at_most
+        self.judge = Judge.of(judge, constrain=constrain)
+
+    def evaluate(self, prediction, case):
+        if (bad := _prediction_error(prediction)) is not None:
+            return bad
+        by_number = {p["number"]: p for p in passages_of(case)}
+        if not by_number:
+            return MetricResult.error("no passages the answer could cite")
+        about = {"support": self.support}
+        if self.support == "judge":
+            about.update(self.judge.describe(VERDICTS_PROMPT))
+        try:
+            counts = self.alce(str(prediction), by_number)
+        except Unparsable as exc:
+            return exc.result(**about)
+        if counts is None:
+            return MetricResult.error("the answer has no sentences")
+        return self.value(counts, about)
+
+    def value(self, counts: dict, about: dict) -> MetricResult:
+        raise NotImplementedError
+
+    def alce(self, answer: str, by_number: dict[int, dict]) -> dict | None:
+        from promptkit.pipeline.attribution import marker_numbers, sentences
+
+        units = sentences(answer)
+        if not units:
+            return None
+        rows, precise_total, cited_total = [], 0, 0
+        for unit in units:
+            target = split_sentences(unit)
+            target = target[0] if target else unit
+            refs = list(dict.fromkeys(marker_numbers(unit)))
+            row = {"sentence": target, "citations": refs, "supported": False, "precise": []}
+            rows.append(row)
+            if not refs or any(n not in by_number for n in refs):
+                continue
+            refs = row["citations"] = refs[:self.at_most]
+            cited_total += len(refs)
+            row["supported"] = self._entails(target, [by_number[n] for n in refs])
+            if not row["supported"]:
+                continue
+            for n in refs:
+                needed = (len(refs) == 1 or self._entails(target, [by_number[n]])
+                          or not self._entails(target, [by_number[m] for m in refs if m != n]))
+                if needed:
+                    row["precise"].append(n)
+            precise_total += len(row["precise"])
+        return {"sentences": rows, "supported": sum(r["supported"] for r in rows),
+                "n_sentences": len(rows), "precise": precise_total, "citations": cited_total}
+
+    def _entails(self, claim: str, passages: list[dict]) -> bool:
+        if self.support == "lexical":
+            from promptkit.pipeline.attribution import THRESHOLD, content_words
+
+            words = content_words(claim)
+            found = content_words(" ".join(p["text"] for p in passages))
+            return bool(words) and len(words & found) / len(words) >= THRESHOLD
+        (row,) = check_claims(self.judge, [claim], numbered(passages))
+        return row["verdict"] == "supported"
+
+
+class CitationRecall(_Citations):
+    name = "citation_recall"
+
+    def value(self, counts, about):
+        return MetricResult(counts["supported"] / counts["n_sentences"],
+                            detail={**counts, **about})
+
+
+class CitationPrecision(_Citations):
+    name = "citation_precision"
+
+    def value(self, counts, about):
+        value = counts["precise"] / counts["citations"] if counts["citations"] else 0.0
+        return MetricResult(value, detail={**counts, **about})
+
+
+GROUNDING_METRICS = {
+    "faithfulness": Faithfulness,
+    "answer_relevancy": AnswerRelevancy,
+    "context_precision": ContextPrecision,
+    "context_recall": ContextRecall,
+    "citation_recall": CitationRecall,
+    "citation_precision": CitationPrecision,
+}
+
+__all__ = ["GROUNDING_METRICS", "AnswerRelevancy", "CitationPrecision", "CitationRecall",
+           "ContextPrecision", "ContextRecall", "Faithfulness", "check_claims", "numbered",
+           "passages_of", "rank_weighted_precision", "split_sentences"]
