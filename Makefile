@@ -1,5 +1,5 @@
-# The two commands a new user needs (README "Quick start"); both are idempotent.
-.PHONY: setup demo test bench lint
+# The two commands a new user needs (README "Set up"); both are idempotent.
+.PHONY: setup demo test bench lint docs
 
 VENV ?= .venv
 QUESTION ?= ¿Qué porcentaje de los tokens enmascara BERT durante el preentrenamiento?
@@ -17,4 +17,7 @@ bench: setup
 	$(VENV)/bin/python bench/run_all.py
 
 lint: setup
-	$(VENV)/bin/ruff check promptkit tests bench
+	$(VENV)/bin/ruff check promptkit tests bench scripts
+
+docs: setup
+	$(VENV)/bin/mkdocs build --strict

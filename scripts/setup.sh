@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a project-local virtualenv with everything promptkit needs, offline-safe.
-# Order matters (see README "Installing"): CPU torch first, then llama-cpp-python built for
+# Order matters (see docs/getting-started/install.md): CPU torch first, then llama-cpp-python built for
 # plain AVX2 (the native build crashes with SIGILL on some CPUs), then the package itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."

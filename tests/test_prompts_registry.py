@@ -140,7 +140,7 @@ def test_unknown_key_names_file_line_field_and_suggests(tmp_path):
           temprature: 0.5
         """, field="params.temprature", line=6,
         message="unknown key (did you mean 'temperature'?); allowed keys here: temperature")
-    assert "README" in e.hint
+    assert "docs/tasks/prompts.md" in e.hint and "promptkit schema prompt" in e.hint
 
 
 def test_unknown_top_level_key(tmp_path):

@@ -168,7 +168,7 @@ def test_assert_prompt_helper_passes_and_reports_failures_with_the_output():
         assert_prompt("x", {"type": "contain", "value": "x"})
 
 
-def test_the_readme_example_of_a_hand_written_test():
+def test_the_documented_example_of_a_hand_written_test():
     from promptkit.pipeline import Pipeline
 
     model = FakeChatModel(["BERT was created at Google [1]."])

@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "eval_data_cmd",
     "experiment_cmd",
     "test_cmd",
+    "schema_cmd",
     "doctor_cmd",
 )
 

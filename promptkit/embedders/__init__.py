@@ -7,7 +7,7 @@
     get_embedder("fake")              deterministic hashed bag-of-words (tests)
 
 The default is e5-multilingual: on the Spanish lecture it finds the answer-bearing chunk in the
-top 3 far more often than MiniLM (numbers in docs/readme/30-retrieval.md); MiniLM is the choice
+top 3 far more often than MiniLM (numbers in docs/tasks/documents.md); MiniLM is the choice
 for large English corpora, where it embeds several times faster.
 """
 

@@ -32,8 +32,10 @@ def _off_is_false(value):
 
 
 # The response cache mode of a config file; `cache_mode: off` works unquoted.
-CacheMode = Annotated[Literal["off", "read-write", "record", "replay"] | None,
-                      BeforeValidator(_off_is_false)]
+_CACHE_MODES = Literal["off", "read-write", "record", "replay"]
+CacheMode = Annotated[_CACHE_MODES | None,
+                      BeforeValidator(_off_is_false,
+                                      json_schema_input_type=_CACHE_MODES | Literal[False] | None)]
 
 
 class DatasetConfig(_Strict):
@@ -107,6 +109,10 @@ class MetricConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+# What a `metrics:` list may hold in the file: names, or {name, options} mappings.
+MetricList = Annotated[list[str | MetricConfig], Field(min_length=1)]
+
+
 class EvalConfig(_Strict):
     name: str
     dataset: DatasetConfig
@@ -126,7 +132,7 @@ class EvalConfig(_Strict):
     def source(self) -> str | None:
         return self._source
 
-    @field_validator("metrics", mode="before")
+    @field_validator("metrics", mode="before", json_schema_input_type=MetricList)
     @classmethod
     def _metric_shorthand(cls, value):
         # `- exact_match` is shorthand for `- {name: exact_match}`.

@@ -11,9 +11,13 @@ import difflib
 import gzip
 import hashlib
 import json
+import typing
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from promptkit.errors import ConfigError, UserError
 from promptkit.paths import PROJECT_ROOT
@@ -85,9 +89,45 @@ class Dataset:
 
 # ---------------------------------------------------------------- project JSONL
 
-_REQUIRED = {"id": str, "question": str, "answers": list}
-_OPTIONAL = {"gold_ids": list, "gold_docs": list, "contexts": list, "language": str,
-             "metadata": dict}
+class ContextRecord(BaseModel):
+    """A passage that comes with a case; `id` and `title` are optional."""
+
+    id: str | int | None = None
+    title: str | None = None
+    text: str
+
+
+class DatasetRecord(BaseModel):
+    """One line of a dataset JSONL file: a question, what counts as right, and the evidence."""
+
+    # The loader checks records with plain code (a bad line is reported, never raised) against
+    # the key types derived from this model below; the model gives the JSON Schema.
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"\S", description="unique; runs are paired by it")
+    question: str = Field(pattern=r"\S")
+    answers: list[str] = Field(description="reference answers; may be empty for retrieval-only "
+                                           "sets")
+    gold_ids: list[str] = Field(default_factory=list,
+                                description="ids of the chunks that hold the answer")
+    gold_docs: list[str] = Field(default_factory=list,
+                                 description="file names of the documents that hold the answer")
+    contexts: list[str | ContextRecord] = Field(
+        default_factory=list, description="passages that come with the case; they replace "
+                                          "retrieval")
+    language: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def _top_type(annotation: Any) -> type:
+    return typing.get_origin(annotation) or annotation
+
+
+# The loader's view of DatasetRecord: key -> the Python type its value must have.
+_REQUIRED = {name: _top_type(f.annotation) for name, f in DatasetRecord.model_fields.items()
+             if f.is_required()}
+_OPTIONAL = {name: _top_type(f.annotation) for name, f in DatasetRecord.model_fields.items()
+             if not f.is_required()}
 _TYPE_NAMES = {str: "a string", list: "a list", dict: "an object"}
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from promptkit.errors import ConfigError
-from promptkit.evaluation.config import CacheMode, MetricConfig
+from promptkit.evaluation.config import CacheMode, MetricConfig, MetricList
 
 # Generation settings a cell may override (the sampling seed is the experiment's `seed`);
 # anything else in `params` is a typo.
@@ -181,13 +181,31 @@ def _default_model() -> str:
     return default_spec()
 
 
+def _kind_rules(schema: dict) -> None:
+    """JSON Schema only: the settings block of the chosen kind, and no other kind's block."""
+    rules = []
+    for kind, block in KIND_BLOCKS.items():
+        others = [b for b in KIND_BLOCKS.values() if b != block]
+        then: dict = {"not": {"anyOf": [{"required": [b]} for b in others]}}
+        required = [*([] if kind in _DEFAULTABLE else [block]),
+                    *([] if kind == "needle" else ["data"])]
+        if required:
+            then["required"] = required
+        rules.append({"if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                      "then": then})
+    schema["allOf"] = rules
+
+
 class ExperimentConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_kind_rules)
+
     name: str
     kind: Literal[tuple(KINDS)]  # type: ignore[valid-type]
     description: str = ""
     model: str = Field(default_factory=lambda: _default_model())
     prompt: str = "multidoc-qa@1"       # grounded prompt (question + context) for the cells
-    params: dict[str, Any] = Field(default_factory=lambda: {"max_tokens": 16})
+    params: dict[str, Any] = Field(default_factory=lambda: {"max_tokens": 16},
+                                   json_schema_extra={"propertyNames": {"enum": list(PARAM_KEYS)}})
     metrics: list[MetricConfig] = Field(
         default_factory=lambda: [MetricConfig(name="best_subspan_em")], min_length=1)
     seed: int = 0
@@ -206,7 +224,7 @@ class ExperimentConfig(_Strict):
 
     _source: str | None = PrivateAttr(default=None)
 
-    @field_validator("metrics", mode="before")
+    @field_validator("metrics", mode="before", json_schema_input_type=MetricList)
     @classmethod
     def _metric_shorthand(cls, value):
         if isinstance(value, list):

@@ -10,7 +10,8 @@ from promptkit.prompts.spec import PromptSpec
 from promptkit.userfiles import line_of, validate
 from promptkit.userfiles import read_yaml as _read_yaml
 
-FORMAT_HINT = "Every key is described under 'Prompt file format' in the README."
+FORMAT_HINT = ("Every key is described in docs/tasks/prompts.md ('Prompt file format'); "
+               "`promptkit schema prompt` prints the JSON Schema for editors.")
 
 
 def read_yaml(path: Path) -> tuple[str, dict]:

@@ -72,8 +72,21 @@ def content_hash(data: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _kind_rules(schema: dict) -> None:
+    """JSON Schema only: what `_check_kind` enforces, so editors flag it too."""
+    schema["allOf"] = [
+        {"if": {"properties": {"kind": {"const": "few-shot"}}, "required": ["kind"]},
+         "then": {"required": ["examples"], "properties": {"examples": {"minItems": 1}}},
+         "else": {"properties": {"examples": {"maxItems": 0}}}},
+        {"if": {"properties": {"kind": {"const": "role"}}, "required": ["kind"]},
+         "then": {"required": ["system"], "properties": {"system": {"pattern": r"\S"}}}},
+    ]
+
+
 class PromptSpec(_Strict):
     """A prompt version: metadata, templates, examples, generation params and labels."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_kind_rules)
 
     name: str
     version: int = Field(ge=1)

@@ -176,7 +176,7 @@ class Collection:
                where: dict | None = None, min_score: float | None = None, exact: bool = False,
                fetch_k: int | None = None, mmr_lambda: float = 0.5,
                dedupe: bool = False) -> list[Hit]:
-        """Top-`k` chunks for `query` (README, "Search", describes the modes).
+        """Top-`k` chunks for `query` (docs/tasks/documents.md, "Search", describes the modes).
 
         `dedupe` keeps only the best of chunks with the same text (the same passage stored
         under several file names would otherwise fill several of the k places).

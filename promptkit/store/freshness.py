@@ -101,4 +101,4 @@ def retry_if_stale(location: Location, name: str, read: Callable[[], T]) -> T:
 
 _RULE = ("An embedded store (the default, under PROMPTKIT_HOME) takes one writer process at a "
          "time; for several processes reading and writing at once, run a Chroma server and "
-         "use --chroma-url (README, \"Chroma server\").")
+         "use --chroma-url (docs/tasks/scale-out.md).")

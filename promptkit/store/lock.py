@@ -7,7 +7,7 @@ Where the lock file lives decides who it serialises:
 - Chroma server: in this user's temporary folder, keyed by the server's normalised URL, so all
   processes of this user on this machine are serialised whatever their PROMPTKIT_HOME.
   Writers on other machines are not: the content-hash ids keep the collection free of
-  duplicates, but run one ingest per collection at a time (README, "Chroma server").
+  duplicates, but run one ingest per collection at a time (docs/tasks/scale-out.md).
 """
 
 from __future__ import annotations

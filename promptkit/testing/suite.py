@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 GATE_ID = "gate"   # the per-suite gate item; no case may take this id
-FORMAT_HINT = "The suite format is described under 'Regression suites' in the README."
+FORMAT_HINT = ("The suite format is described in docs/tasks/ci.md ('A suite file'); "
+               "`promptkit schema suite` prints the JSON Schema for editors.")
 PIPELINE_MODES = ("rag", "closed-book", "oracle")
 
 
