@@ -133,3 +133,19 @@ def test_concurrency_limit_per_backend():
         t.join()
     assert len(model.calls) == 6
     assert state["peak"] == 2
+
+
+def test_decode_threads_default_to_every_core_on_a_small_machine(monkeypatch):
+    from promptkit.errors import UserError
+    from promptkit.llm import llamacpp
+
+    monkeypatch.delenv(llamacpp.THREADS_ENV, raising=False)
+    monkeypatch.setattr(llamacpp, "_available_cores", lambda: 2)
+    assert llamacpp.default_threads() == 2
+    monkeypatch.setattr(llamacpp, "_available_cores", lambda: 16)
+    assert llamacpp.default_threads() is None          # llama.cpp's own choice on big machines
+    monkeypatch.setenv(llamacpp.THREADS_ENV, "3")
+    assert llamacpp.default_threads() == 3
+    monkeypatch.setenv(llamacpp.THREADS_ENV, "two")
+    with pytest.raises(UserError, match="PROMPTKIT_LLAMA_THREADS='two'"):
+        llamacpp.default_threads()

@@ -184,14 +184,14 @@ def _default_model() -> str:
 def _kind_rules(schema: dict) -> None:
     """JSON Schema only: the settings block of the chosen kind, and no other kind's block."""
     rules = []
-    for kind, block in KIND_BLOCKS.items():
-        others = [b for b in KIND_BLOCKS.values() if b != block]
+    for name, kind in KINDS.items():
+        others = [k.block for k in KINDS.values() if k.block != kind.block]
         then: dict = {"not": {"anyOf": [{"required": [b]} for b in others]}}
-        required = [*([] if kind in _DEFAULTABLE else [block]),
-                    *([] if kind == "needle" else ["data"])]
+        required = [*([] if kind.defaultable else [kind.block]),
+                    *(["data"] if kind.needs_data else [])]
         if required:
             then["required"] = required
-        rules.append({"if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+        rules.append({"if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
                       "then": then})
     schema["allOf"] = rules
 
