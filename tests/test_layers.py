@@ -33,3 +33,19 @@ def test_the_checker_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from promptkit.testing.fakes import HashEmbedder\n")
     assert "promptkit.testing.fakes" in imported_modules(module)
+
+
+def test_lazy_package_names_are_not_shadowed_by_submodules():
+    # Importing a submodule binds its name on the package, so a lazily exported function that
+    # shares a submodule's name (evaluation.compare once was) turns into that module as soon
+    # as anything imports the submodule.
+    import importlib
+
+    clashes = []
+    for init in sorted(PKG.rglob("__init__.py")):
+        package = importlib.import_module(".".join(init.parent.relative_to(PKG.parent).parts))
+        lazy = set(getattr(package, "_LAZY", {}))
+        submodules = {p.stem for p in init.parent.glob("*.py")} | {
+            p.name for p in init.parent.iterdir() if (p / "__init__.py").exists()}
+        clashes += [f"{package.__name__}.{name}" for name in sorted(lazy & submodules)]
+    assert clashes == []

@@ -61,8 +61,8 @@ def run_cmd(
         TimeRemainingColumn,
     )
 
-    from promptkit.evaluation.compare import load_run
-    from promptkit.evaluation.report import run_markdown
+    from promptkit.evaluation.comparison import load_run
+    from promptkit.evaluation.reporting import run_markdown
     from promptkit.evaluation.runner import run_eval
 
     console = Console(stderr=True, highlight=False)
@@ -102,7 +102,7 @@ def compare_cmd(
 ) -> None:
     """Paired comparison of two runs by case id: deltas, CIs, tests, verdicts, flipped cases."""
     from promptkit.evaluation.api import compare
-    from promptkit.evaluation.report import compare_markdown
+    from promptkit.evaluation.reporting import compare_markdown
 
     cmp = compare(run_a, run_b, alpha=alpha, metrics=metric or None, test=test)
     if as_json:

@@ -12,7 +12,7 @@ _LAZY = {
     "run_eval": "runner", "RunResult": "runner",
     "load_dataset": "datasets", "Case": "datasets", "Dataset": "datasets",
     "load_config": "config", "EvalConfig": "config",
-    "compare_runs": "compare", "load_run": "compare",
+    "compare_runs": "comparison", "load_run": "comparison",
 }
 
 

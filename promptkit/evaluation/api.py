@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from promptkit.errors import UserError
-from promptkit.evaluation.compare import RunComparison, compare_runs, load_run
+from promptkit.evaluation.comparison import RunComparison, compare_runs, load_run
 from promptkit.evaluation.config import EvalConfig, PipelineConfig, config_from_dict, load_config
 from promptkit.evaluation.datasets import Case, Dataset, from_records
 from promptkit.evaluation.runner import Asker, ProgressFn, RunResult, run_eval
@@ -66,7 +66,7 @@ def compare(run_a: str | Path, run_b: str | Path, *, alpha: float = 0.05,
 def report(run: str | Path, *, compare_to: str | Path | None = None, html: str | Path | None = None,
            alpha: float = 0.05) -> str:
     """Markdown report of a run (and of its comparison with `compare_to`); writes HTML if asked."""
-    from promptkit.evaluation.report import compare_markdown, run_markdown
+    from promptkit.evaluation.reporting import compare_markdown, run_markdown
 
     if html is not None:
         _check_writable(Path(html))   # before the work, not after it

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from promptkit.evaluation.compare import LoadedRun, RunComparison
-from promptkit.evaluation.report import breakdown, compare_rows, fmt, metric_rows, run_overview
+from promptkit.evaluation.comparison import LoadedRun, RunComparison
+from promptkit.evaluation.reporting import breakdown, compare_rows, fmt, metric_rows, run_overview
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;

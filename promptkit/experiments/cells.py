@@ -80,7 +80,7 @@ class CellRun:
     """A cell as the analysis sees it: its description and its harness run (None: not run yet)."""
 
     cell: dict
-    run: Any = None             # promptkit.evaluation.compare.LoadedRun
+    run: Any = None             # promptkit.evaluation.comparison.LoadedRun
 
     @property
     def label(self) -> str:

@@ -172,7 +172,7 @@ def cell_eval_config(cfg: ExperimentConfig, cell: Cell):
 
 def load_cell_runs(folder: Path) -> list[CellRun]:
     """Every cell of an experiment folder with its harness run (None where it never started)."""
-    from promptkit.evaluation.compare import load_run
+    from promptkit.evaluation.comparison import load_run
     from promptkit.evaluation.rundir import RunDir
 
     out = []

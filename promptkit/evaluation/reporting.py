@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promptkit.evaluation.compare import LoadedRun, RunComparison
+from promptkit.evaluation.comparison import LoadedRun, RunComparison
 
 
 def fmt(value, digits: int = 3) -> str:
