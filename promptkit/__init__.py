@@ -19,8 +19,14 @@ _LAZY = {
     "get_model": "promptkit.llm",
     "GenParams": "promptkit.llm",
     "run_experiment": "promptkit.experiments",
+    "open_collection": "promptkit.store",
+    "get_embedder": "promptkit.embedders",
     "evaluate": "promptkit.evaluation.api",
     "compare": "promptkit.evaluation.api",
+    "report": "promptkit.evaluation.api",
+    "PromptkitError": "promptkit.errors",
+    "UserError": "promptkit.errors",
+    "BackendError": "promptkit.errors",
 }
 
 

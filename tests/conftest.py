@@ -37,3 +37,18 @@ def _isolated_home(tmp_path, monkeypatch):
     # Tests that need *a* model get the fast one; the library's default (the most capable
     # packaged model installed) is tested where it matters by unsetting this.
     monkeypatch.setenv("PROMPTKIT_MODEL", "llamacpp:smollm2-135m")
+
+
+@pytest.fixture(autouse=True)
+def _real_models_need_the_slow_mark(request, monkeypatch):
+    """A test loads a GGUF model only when marked `slow`: the fast suite stays fast, and a
+    test that starts loading one by accident says so instead of quietly taking a minute."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    from promptkit.llm import llamacpp
+
+    def refuse(path, *args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} loads the real model {Path(path).name}: "
+                             "mark the test @pytest.mark.slow, or use a fake model")
+
+    monkeypatch.setattr(llamacpp, "_load", refuse)

@@ -68,6 +68,7 @@ def test_the_cli_does_not_import_experiment_machinery():
     assert "promptkit.experiments.runner" not in out.stdout and "matplotlib" not in out.stdout
 
 
+@pytest.mark.slow
 def test_position_on_lost_in_the_middle_with_smollm2(shared_data, smollm2, tmp_path):
     from promptkit.experiments import run_experiment
 

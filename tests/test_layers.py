@@ -49,3 +49,15 @@ def test_lazy_package_names_are_not_shadowed_by_submodules():
             p.name for p in init.parent.iterdir() if (p / "__init__.py").exists()}
         clashes += [f"{package.__name__}.{name}" for name in sorted(lazy & submodules)]
     assert clashes == []
+
+
+def test_the_public_names_resolve_from_the_top_package():
+    import promptkit
+    import promptkit.testing
+
+    for name in promptkit.__all__:
+        assert getattr(promptkit, name) is not None, name
+    assert issubclass(promptkit.UserError, promptkit.PromptkitError)
+    assert issubclass(promptkit.BackendError, promptkit.PromptkitError)
+    for name in promptkit.testing.__all__:
+        assert getattr(promptkit.testing, name) is not None, name

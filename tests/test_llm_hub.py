@@ -116,6 +116,7 @@ def test_no_cache_folder_lists_nothing(tmp_path, monkeypatch):
     assert hub.cached_files() == []
 
 
+@pytest.mark.slow
 def test_a_cached_gguf_loads_and_answers(cache, smollm2_gguf):
     """The whole path: spec string -> cache -> llama.cpp, with the spec recorded as written."""
     from promptkit.llm import GenParams, get_model

@@ -149,3 +149,12 @@ def test_decode_threads_default_to_every_core_on_a_small_machine(monkeypatch):
     monkeypatch.setenv(llamacpp.THREADS_ENV, "two")
     with pytest.raises(UserError, match="PROMPTKIT_LLAMA_THREADS='two'"):
         llamacpp.default_threads()
+
+
+def test_an_unmarked_test_cannot_load_a_real_model():
+    from pathlib import Path
+
+    from promptkit.llm import llamacpp
+
+    with pytest.raises(AssertionError, match="mark the test @pytest.mark.slow"):
+        llamacpp._load(Path("some-model.gguf"), 2048, None, 0)

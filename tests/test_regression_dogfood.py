@@ -41,6 +41,7 @@ def replay(pytester, monkeypatch, home: Path, *args: str):
                               "-W", "ignore::pytest.PytestAssertRewriteWarning", "-rx", *args)
 
 
+@pytest.mark.slow
 def test_the_demo_suite_passes_its_gate_in_replay_mode(pytester, monkeypatch, suite_home):
     result = replay(pytester, monkeypatch, suite_home)
     out = result.stdout.str()

@@ -150,28 +150,44 @@ class EvalConfig(_Strict):
 
     def dataset_path(self) -> Path:
         """The dataset path: relative to the config file's folder first, else to the current dir."""
-        path = Path(self.dataset.path).expanduser()
-        if path.is_absolute() or self.source is None:
-            return path
-        beside = Path(self.source).parent / path
-        return beside if beside.exists() or not path.exists() else path
+        return resolve_beside(self.dataset.path, self.source)
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
 
     def fingerprint(self) -> str:
         """Hash of the settings that change answers or scores (not concurrency or labels)."""
-        from promptkit.llm.redact import public_data
+        return settings_fingerprint(self.to_dict(), section="pipeline",
+                                    ignore=("concurrency", "on_bad_lines"), limit_in="dataset")
 
-        # Credentials in a model URL change no answer (and a hash of a key is not for disk).
-        data = public_data(self.to_dict())
-        for key in ("concurrency", "on_bad_lines"):
-            data.pop(key, None)
-        data["dataset"].pop("limit", None)  # a larger limit extends a run rather than forking it
-        for key in ("rerank", "rerank_candidates"):   # unset: same hash as before they existed
-            if data["pipeline"].get(key) is None:
-                data["pipeline"].pop(key, None)
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+def settings_fingerprint(data: dict, *, section: str, ignore: tuple[str, ...],
+                         limit_in: str) -> str:
+    """The hash that names a run's settings (eval runs and experiments), so a resumed run
+    continues only what it started: credentials, the `ignore`d keys and `limit_in`'s limit
+    (a larger limit extends a run rather than forking it) do not count, nor do rerank settings
+    left unset in `section` (runs made before rerank existed keep their hash)."""
+    from promptkit.llm.redact import public_data
+
+    data = public_data(data)   # a hash of a key is not for disk either
+    for key in ignore:
+        data.pop(key, None)
+    if data.get(limit_in):
+        data[limit_in].pop("limit", None)
+    for key in ("rerank", "rerank_candidates"):
+        if data[section].get(key) is None:
+            data[section].pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def resolve_beside(raw: str, source: str | None) -> Path:
+    """A path named in a config file: relative to the file's folder if it exists there, else
+    to the current directory."""
+    path = Path(raw).expanduser()
+    if path.is_absolute() or source is None:
+        return path
+    beside = Path(source).parent / path
+    return beside if beside.exists() or not path.exists() else path
 
 
 HINT = "See eval/configs/ for a complete example."

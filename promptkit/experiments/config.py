@@ -6,8 +6,6 @@ the chosen `kind` may appear: a `needle:` block in a position experiment is a mi
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +13,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from promptkit.errors import ConfigError
-from promptkit.evaluation.config import CacheMode, MetricConfig, MetricList
+from promptkit.evaluation.config import (
+    CacheMode,
+    MetricConfig,
+    MetricList,
+    resolve_beside,
+    settings_fingerprint,
+)
 
 # Generation settings a cell may override (the sampling seed is the experiment's `seed`);
 # anything else in `params` is a typo.
@@ -260,28 +264,15 @@ class ExperimentConfig(_Strict):
 
     def resolve_path(self, raw: str) -> Path:
         """A path from the file: relative to the config's folder if it exists there, else to cwd."""
-        path = Path(raw).expanduser()
-        if path.is_absolute() or self._source is None:
-            return path
-        beside = Path(self._source).parent / path
-        return beside if beside.exists() or not path.exists() else path
+        return resolve_beside(raw, self._source)
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
 
     def fingerprint(self) -> str:
         """Hash of what changes answers or scores (not concurrency, limit or description)."""
-        from promptkit.llm.redact import public_data
-
-        data = public_data(self.to_dict())   # credentials in a model URL change no answer
-        for key in ("concurrency", "description"):
-            data.pop(key, None)
-        if data.get("data"):
-            data["data"].pop("limit", None)   # a larger limit extends a run rather than forking it
-        for key in ("rerank", "rerank_candidates"):   # unset: same hash as before they existed
-            if data["retrieval"].get(key) is None:
-                data["retrieval"].pop(key, None)
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        return settings_fingerprint(self.to_dict(), section="retrieval",
+                                    ignore=("concurrency", "description"), limit_in="data")
 
 
 HINT = "See eval/experiments/ for a complete example of each kind."

@@ -1,7 +1,8 @@
 """Testing helpers for promptkit users and its own tests.
 
-- fakes: `FakeChatModel` (scripted replies, call history), `FunctionChatModel`,
-  `HashEmbedder` (deterministic, no model download);
+- fakes (each defined beside what it replaces, gathered here): `FakeChatModel` (scripted
+  replies, call history), `FunctionChatModel`, `HashEmbedder` (deterministic, no model
+  download), `FakeRetriever` (a fixed list of passages);
 - `assert_prompt(output, {"type": "icontains-any", "value": [...]}, ...)`: suite assertions in
   hand-written tests;
 - suites: `load_suite`, `SuiteRunner`; record/replay: `Recordings`, and the pytest fixture
@@ -18,6 +19,7 @@ _EXPORTS = {
     "FakeChatModel": "promptkit.testing.fakes",
     "FunctionChatModel": "promptkit.testing.fakes",
     "HashEmbedder": "promptkit.testing.fakes",
+    "FakeRetriever": "promptkit.testing.fakes",
     "echo_last_user": "promptkit.testing.fakes",
     "assert_prompt": "promptkit.testing.assertions",
     "Outcome": "promptkit.testing.assertions",
