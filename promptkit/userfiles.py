@@ -12,9 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from promptkit.errors import ConfigError
+
+
+class StrictModel(BaseModel):
+    """Base of every model of a user file: an unknown key (a typo) is an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

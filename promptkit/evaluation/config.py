@@ -12,18 +12,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     field_validator,
     model_validator,
 )
 
+from promptkit.choices import CacheModeName, Mode, Order
+from promptkit.userfiles import StrictModel
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Strict = StrictModel
 
 
 def _off_is_false(value):
@@ -32,7 +31,7 @@ def _off_is_false(value):
 
 
 # The response cache mode of a config file; `cache_mode: off` works unquoted.
-_CACHE_MODES = Literal["off", "read-write", "record", "replay"]
+_CACHE_MODES = CacheModeName
 CacheMode = Annotated[_CACHE_MODES | None,
                       BeforeValidator(_off_is_false,
                                       json_schema_input_type=_CACHE_MODES | Literal[False] | None)]
@@ -62,8 +61,8 @@ class PipelineConfig(_Strict):
     model: str | None = None
     collection: str = "demo"
     k: int = Field(default=4, ge=1)
-    order: Literal["ranked", "reversed", "edges"] = "ranked"
-    mode: Literal["rag", "closed-book", "oracle"] = "rag"
+    order: Order = "ranked"
+    mode: Mode = "rag"
     mmr: bool = False
     hybrid: bool = False
     where: dict | None = None

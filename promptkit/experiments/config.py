@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
+from promptkit.choices import ORDERS, Order
 from promptkit.errors import ConfigError
 from promptkit.evaluation.config import (
     CacheMode,
@@ -20,14 +21,14 @@ from promptkit.evaluation.config import (
     resolve_beside,
     settings_fingerprint,
 )
+from promptkit.userfiles import StrictModel
 
 # Generation settings a cell may override (the sampling seed is the experiment's `seed`);
 # anything else in `params` is a typo.
 PARAM_KEYS = ("max_tokens", "temperature")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Strict = StrictModel
 
 
 class DataConfig(_Strict):
@@ -121,9 +122,8 @@ class KSweepSettings(_Strict):
 
 class OrderingSettings(_Strict):
     k: int = Field(default=5, ge=2)
-    orders: list[Literal["ranked", "reversed", "edges"]] = Field(
-        default_factory=lambda: ["ranked", "reversed", "edges"], min_length=2)
-    baseline: Literal["ranked", "reversed", "edges"] = "ranked"
+    orders: list[Order] = Field(default_factory=lambda: list(ORDERS), min_length=2)
+    baseline: Order = "ranked"
 
 
 class FewShotSettings(_Strict):

@@ -17,11 +17,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from promptkit.choices import CACHE_MODES as MODES
 from promptkit.errors import ReplayMissError, UserError
 from promptkit.llm.base import Generation, GenParams, Message
 from promptkit.llm.redact import public_spec
 
-MODES = ("off", "read-write", "record", "replay")
 ENV_VAR = "PROMPTKIT_CACHE_MODE"
 KEY_VERSION = 1  # bump when the key recipe changes, so old rows stop matching
 

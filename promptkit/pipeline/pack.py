@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from promptkit.choices import ORDERS
 from promptkit.errors import UserError
 
-ORDERS = ("ranked", "reversed", "edges")
 SEPARATOR = "\n\n"
 TRUNCATION_MARK = " …"
 

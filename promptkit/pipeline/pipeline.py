@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 
+from promptkit.choices import MODES
 from promptkit.errors import UserError
 from promptkit.llm.base import ChatModel, GenParams
 from promptkit.pipeline.answer import Answer
@@ -14,7 +15,6 @@ from promptkit.pipeline.attribution import Attributor, parse_citations
 from promptkit.pipeline.pack import ORDERS, ContextChunk, Packing, pack
 from promptkit.retrieval.rerank import check_candidates
 
-MODES = ("rag", "closed-book", "oracle")
 # Each mode's default prompt: the version labelled `production`.
 DEFAULT_PROMPTS = {"rag": "rag-answer@production", "oracle": "rag-answer@production",
                    "closed-book": "closed-book@production"}

@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from promptkit.errors import TemplateVariableError, UserError
 from promptkit.prompts.template import fill, template_variables
+from promptkit.userfiles import StrictModel
 
 if TYPE_CHECKING:
     from promptkit.embedders.base import Embedder
@@ -33,7 +34,7 @@ class FieldProblem(ValueError):
         super().__init__(message)
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     # Strict: a prompt file that says `version: "2"` or `max_tokens: "lots"` is a mistake.
     model_config = ConfigDict(extra="forbid", strict=True)
 

@@ -12,16 +12,18 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from promptkit.choices import Mode, Order
+from promptkit.userfiles import StrictModel
 
 CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 GATE_ID = "gate"   # the per-suite gate item; no case may take this id
 FORMAT_HINT = ("The suite format is described in docs/tasks/ci.md ('A suite file'); "
                "`promptkit schema suite` prints the JSON Schema for editors.")
-PIPELINE_MODES = ("rag", "closed-book", "oracle")
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     # A typo in a suite ("treshold:") must be an error, not an assertion that never runs.
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -219,7 +221,7 @@ class RetrievalSpec(_Strict):
     chunk_tokens: int | None = Field(default=None, ge=16)   # ingest settings; default: the store's
     overlap: int | None = Field(default=None, ge=0)
     k: int = Field(default=4, ge=1)
-    order: Literal["ranked", "reversed", "edges"] = "ranked"
+    order: Order = "ranked"
     mmr: bool = False
     hybrid: bool = False
     # Rerank stage (cross-encoder folder or hf:<org>/<name>); its scores are recorded like hits,
@@ -269,7 +271,7 @@ class SuiteSpec(_Strict):
     prompts_dir: str | None = None    # extra prompt folder, relative to the suite file
     model: str | None = None          # default: $PROMPTKIT_MODEL, else the packaged model
     judge: str | None = None          # default judge for llm-rubric assertions
-    mode: Literal["rag", "closed-book", "oracle"] = "rag"
+    mode: Mode = "rag"
     retrieval: RetrievalSpec | None = None
     embedder: str | None = None       # for `similar`; default: the retrieval embedder
     params: ParamsSpec = Field(default_factory=ParamsSpec)
