@@ -7,12 +7,19 @@ else from its trace (`retrieved_ids`, or `retrieved: [{"id": ...}, ...]`), in ra
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from promptkit.errors import UserError
 from promptkit.evaluation.metrics_base import Metric, MetricResult, case_field
+
+# The per-query functions are defined once, in the retrieval layer; re-exported here.
+from promptkit.retrieval.ir_metrics import (  # noqa: F401
+    hit_at_k,
+    ndcg_at_k,
+    recall_at_k,
+    reciprocal_rank,
+)
 
 
 def relevance(gold: Any) -> dict[str, float]:
@@ -35,35 +42,6 @@ def ranked_ids(case: Any) -> list[str] | None:
     # Each document counts once, as in trec_eval: when chunk ids are mapped to document
     # ids, three chunks of one relevant document must not count as three hits.
     return list(dict.fromkeys(str(i) for i in ids))
-
-
-def hit_at_k(ranked: Sequence[str], rel: Mapping[str, float], k: int) -> float:
-    return float(any(doc in rel for doc in ranked[:k]))
-
-
-def recall_at_k(ranked: Sequence[str], rel: Mapping[str, float], k: int) -> float:
-    return sum(doc in rel for doc in ranked[:k]) / len(rel)
-
-
-def reciprocal_rank(ranked: Sequence[str], rel: Mapping[str, float], k: int) -> float:
-    for rank, doc in enumerate(ranked[:k], start=1):
-        if doc in rel:
-            return 1.0 / rank
-    return 0.0
-
-
-def _dcg(gains: Sequence[float]) -> float:
-    # Rank i (1-based) is discounted by log2(i + 1).
-    return math.fsum(g / math.log2(i + 2) for i, g in enumerate(gains))
-
-
-def ndcg_at_k(ranked: Sequence[str], rel: Mapping[str, float], k: int,
-              gain: str = "linear") -> float:
-    """nDCG@k; linear gain (grade) as trec_eval/BEIR, or exponential (2**grade - 1)."""
-    to_gain = (lambda g: g) if gain == "linear" else (lambda g: 2.0 ** g - 1.0)
-    dcg = _dcg([to_gain(rel.get(doc, 0.0)) for doc in ranked[:k]])
-    ideal = _dcg([to_gain(g) for g in sorted(rel.values(), reverse=True)[:k]])
-    return dcg / ideal
 
 
 class _AtK(Metric):

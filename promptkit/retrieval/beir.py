@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,10 @@ import numpy as np
 
 from promptkit.embedders.base import Embedder
 from promptkit.errors import ConfigError, UserError
+from promptkit.retrieval.ir_metrics import hit_at_k as hit
+from promptkit.retrieval.ir_metrics import ndcg_at_k as ndcg
+from promptkit.retrieval.ir_metrics import recall_at_k as recall
+from promptkit.retrieval.ir_metrics import reciprocal_rank as mrr
 
 EMBED_BATCH = 256   # documents per embedder call (progress granularity; the model batches inside)
 
@@ -164,30 +167,10 @@ def rank_hnsw(q: np.ndarray, ids: list[str], docs: np.ndarray, depth: int) -> li
         return [list(r) for r in got["ids"]]
 
 
-# -- metrics (standard definitions; binary hits, graded gains for nDCG) ---------------------
-def ndcg(ranked: list[str], rel: dict[str, float], k: int) -> float:
-    dcg = sum(rel.get(d, 0.0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted(rel.values(), reverse=True)[:k]
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall(ranked: list[str], rel: dict[str, float], k: int) -> float:
-    return sum(d in rel for d in ranked[:k]) / len(rel) if rel else 0.0
-
-
-def mrr(ranked: list[str], rel: dict[str, float], k: int) -> float:
-    return next((1.0 / (i + 1) for i, d in enumerate(ranked[:k]) if d in rel), 0.0)
-
-
-def hit(ranked: list[str], rel: dict[str, float], k: int) -> float:
-    return float(any(d in rel for d in ranked[:k]))
-
-
 def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, float]], k: int) -> dict:
     """Mean of each metric over the judged queries, in percent (as BEIR/MTEB report them)."""
     metrics = {"ndcg@10": (ndcg, 10), f"recall@{k}": (recall, k), "mrr@10": (mrr, 10),
-               f"hit@{k}": (hit, k)}
+               f"hit@{k}": (hit, k)}   # the shared definitions (retrieval/ir_metrics.py)
     out = {}
     for name, (fn, cut) in metrics.items():
         vals = [fn(runs.get(qid, []), rel, cut) for qid, rel in qrels.items()]
