@@ -51,36 +51,15 @@ def run_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run an evaluation into runs/<run-id>/ (resumable: re-run with --run-dir to finish it)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
+    from promptkit.cli._progress import progress_bar
     from promptkit.evaluation.comparison import load_run
     from promptkit.evaluation.reporting import run_markdown
     from promptkit.evaluation.runner import run_eval
 
-    console = Console(stderr=True, highlight=False)
-    bar = Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("elapsed"),
-                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                   console=console, transient=False)
-    task = bar.add_task("eval", total=None)
-
-    def progress(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    def notify(message: str) -> None:
-        console.print(message, markup=False)
-
-    with bar:
+    with progress_bar("eval") as bar:
         result = run_eval(config, run_dir, concurrency, limit=limit,
                           on_bad_lines=on_bad_lines.value if on_bad_lines else None,
-                          progress=progress, notify=notify)
+                          progress=bar.update, notify=bar.say)
     if as_json:
         print(json.dumps(result.summary, indent=2, ensure_ascii=False))
         return

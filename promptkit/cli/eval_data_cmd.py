@@ -30,16 +30,10 @@ class ClaimSplit(StrEnum):
 @contextmanager
 def _bar(label: str, enabled: bool = True):
     """A progress bar on stderr; yields update(done, total, note)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from promptkit.cli._progress import progress_bar
 
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.fields[note]}"), console=Console(stderr=True),
-                   disable=not enabled)
-    task = bar.add_task(label, total=None, note="")
-    with bar:
-        yield lambda done, total, note="": bar.update(task, completed=done, total=total,
-                                                      note=note)
+    with progress_bar(label, enabled=enabled) as bar:
+        yield lambda done, total, note="": bar.update(done, total, note=note)
 
 
 @eval_app.command("judge-check")

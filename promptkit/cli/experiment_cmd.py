@@ -48,32 +48,19 @@ def run_cmd(
 ) -> None:
     """Run an experiment: every cell through the harness, then the report and its figure."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
+    from promptkit.cli._progress import progress_bar
     from promptkit.experiments.runner import run_experiment
 
     console = Console(stderr=True, highlight=False)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                   console=console, transient=False)
-    task = bar.add_task("experiment", total=None)
+    with progress_bar("experiment") as bar:
+        def progress(number: int, cells: int, label: str, done: int, total: int) -> None:
+            bar.update(done, total, label=f"cell {number}/{cells} {label}")
 
-    def progress(number: int, cells: int, label: str, done: int, total: int) -> None:
-        bar.update(task, description=f"cell {number}/{cells} {label}", completed=done,
-                   total=total)
+        def notify(message: str) -> None:
+            if "run folder:" not in message:   # one line per cell would drown the bar
+                bar.say(message)
 
-    def notify(message: str) -> None:
-        if "run folder:" not in message:   # one line per cell would drown the bar
-            console.print(message, markup=False)
-
-    with bar:
         result = run_experiment(config, run_dir, concurrency=concurrency, limit=limit,
                                 progress=progress, notify=notify,
                                 command=_command(config, limit, concurrency, run_dir))
