@@ -181,3 +181,13 @@ def test_run_summary_and_metric_aggregate_agree():
     assert (run["mean"], run["ci_low"], run["ci_high"]) == (direct.mean, direct.ci_low,
                                                             direct.ci_high)
     assert run["ci_method"] == "wilson"
+
+
+def test_the_declared_kind_of_a_metric_picks_the_interval():
+    from promptkit.evaluation.stats import mean_ci
+
+    all_zero = [0.0] * 25
+    assert mean_ci(all_zero, binary=True).method == "wilson"
+    # A continuous metric (token F1) that happens to score 0 everywhere is not a share.
+    assert mean_ci(all_zero, binary=False).method == "bootstrap"
+    assert mean_ci([0.5, 1.0], binary=True).method == "bootstrap"   # repeats averaged per case

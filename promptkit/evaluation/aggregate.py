@@ -40,7 +40,7 @@ def self_agreement(records: Iterable[dict], metric: str) -> float | None:
 
 
 def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
-                   alpha: float = 0.05) -> dict:
+                   alpha: float = 0.05, binary: bool | None = None) -> dict:
     from promptkit.evaluation.stats import mean_ci
 
     values = per_case_values(records, metric)
@@ -48,10 +48,10 @@ def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
     outcomes.update(rec["scores"][metric].get("outcome", "ok")
                     for rec in records if metric in rec.get("scores", {}))
     out = {"n_cases": len(values), "n_records": sum(outcomes.values()), "outcomes": dict(outcomes),
-           "mean": None, "ci_low": None, "ci_high": None, "alpha": alpha}
+           "mean": None, "ci_low": None, "ci_high": None, "ci_method": None, "alpha": alpha}
     if values:
         ordered = [values[k] for k in sorted(values)]  # fixed order: same seed, same interval
-        est = mean_ci(ordered, alpha=alpha, seed=seed)
+        est = mean_ci(ordered, binary=binary, alpha=alpha, seed=seed)
         out.update(mean=est.mean, ci_low=est.low, ci_high=est.high, ci_method=est.method)
     agreement = self_agreement(records, metric)
     if agreement is not None:
@@ -59,12 +59,15 @@ def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
     return out
 
 
-def summarise(records: list[dict], metric_names: list[str], *, seed: int = 0) -> dict:
+def summarise(records: list[dict], metric_names: list[str], *, seed: int = 0,
+              binary: dict[str, bool] | None = None) -> dict:
     """Summary of a run: per-metric mean, 95% CI (Wilson for 0/1 metrics, else bootstrap) and
     outcome counts."""
     case_ids = {rec["id"] for rec in records}
     return {
         "cases": len(case_ids),
         "records": len(records),
-        "metrics": {name: metric_summary(records, name, seed=seed) for name in metric_names},
+        "metrics": {name: metric_summary(records, name, seed=seed,
+                                         binary=(binary or {}).get(name))
+                    for name in metric_names},
     }

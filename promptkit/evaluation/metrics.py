@@ -404,7 +404,8 @@ class MetricSummary:
 
 
 def aggregate(name: str, results: Sequence[MetricResult], *, ci: bool = True,
-              alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0) -> MetricSummary:
+              alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0,
+              binary: bool | None = None) -> MetricSummary:
     """Pure: per-case results -> summary; unparsable and error are counted, not averaged."""
     counts = Counter(r.outcome for r in results)
     values = [r.value for r in results if r.ok]
@@ -413,7 +414,8 @@ def aggregate(name: str, results: Sequence[MetricResult], *, ci: bool = True,
         if ci:
             from promptkit.evaluation.stats import mean_ci
 
-            est = mean_ci(values, n_resamples=n_resamples, alpha=alpha, seed=seed)
+            est = mean_ci(values, binary=binary, n_resamples=n_resamples, alpha=alpha,
+                          seed=seed)
             mean, low, high = est.mean, est.low, est.high
         else:
             mean = math.fsum(values) / len(values)

@@ -49,7 +49,9 @@ def metric_rows(run: LoadedRun) -> list[dict]:
     if summary is None:
         from promptkit.evaluation.aggregate import summarise
 
-        summary = summarise(run.records, run.metric_names(), seed=run.manifest.get("seed", 0))
+        names = run.metric_names()
+        summary = summarise(run.records, names, seed=run.manifest.get("seed", 0),
+                            binary={n: run.metric_info(n).get("binary") for n in names})
     rows = []
     for name, s in summary.get("metrics", {}).items():
         outcomes = s.get("outcomes", {})

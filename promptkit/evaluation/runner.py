@@ -125,7 +125,8 @@ def _run_locked(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list,
 
     wanted = {c.id for c in ds.cases}
     records = _ordered([rec for rec in run.finished().values() if rec["id"] in wanted], ds.cases)
-    summary = summarise(records, [m.name for m in metrics], seed=cfg.seed)
+    summary = summarise(records, [m.name for m in metrics], seed=cfg.seed,
+                        binary={m.name: bool(getattr(m, "binary", False)) for m in metrics})
     split = retrieval_vs_reader(records, [m.name for m in metrics])
     if split is not None:
         summary["breakdown"] = split

@@ -84,11 +84,16 @@ def wilson_ci(successes: int, n: int, *, alpha: float = 0.05) -> Estimate:
                     alpha, "wilson")
 
 
-def mean_ci(values: Iterable[float], *, alpha: float = 0.05, seed: int | None = 0,
-            n_resamples: int = 10_000) -> Estimate:
-    """The one summary of a metric's per-case values: Wilson for 0/1 values, else bootstrap."""
+def mean_ci(values: Iterable[float], *, binary: bool | None = None, alpha: float = 0.05,
+            seed: int | None = 0, n_resamples: int = 10_000) -> Estimate:
+    """The one summary of a metric's per-case values: Wilson for a 0/1 metric, else bootstrap.
+
+    `binary` is what the metric declares (`Metric.binary`); None guesses from the values.
+    Repeats averaged per case give shares, not 0/1, and are bootstrapped either way.
+    """
     x = _as_array(values, "mean_ci")
-    if np.all((x == 0) | (x == 1)):
+    zero_one = bool(np.all((x == 0) | (x == 1)))
+    if zero_one and (binary or binary is None):
         return wilson_ci(int(x.sum()), int(x.size), alpha=alpha)
     return bootstrap_ci(x, n_resamples=n_resamples, alpha=alpha, seed=seed)
 

@@ -35,7 +35,10 @@ def compare(base: CellRun, other: CellRun, metric: str, *, alpha: float, seed: i
         return out
     values = {va[i] for i in common} | {vb[i] for i in common}
     binary = is_binary(base, metric) and values <= {0.0, 1.0}
-    result = compare_by_id(va, vb, binary=binary, alpha=alpha, seed=seed)
+    lower_better = base.run is not None and \
+        base.run.metric_info(metric).get("higher_is_better") is False
+    result = compare_by_id(va, vb, binary=binary, alpha=alpha, seed=seed,
+                           higher_is_better=not lower_better)
     out.update(mean_base=result.mean_a, mean=result.mean_b, delta=result.delta,
                ci_low=result.ci_low, ci_high=result.ci_high, test=result.test,
                p_value=result.p_value, verdict=result.verdict, note=result.note,

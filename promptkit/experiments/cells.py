@@ -96,7 +96,8 @@ class CellRun:
             return None
         from promptkit.evaluation.aggregate import metric_summary
 
-        return metric_summary(self.run.records, metric)
+        return metric_summary(self.run.records, metric,
+                              binary=self.run.metric_info(metric).get("binary"))
 
     def values(self, metric: str) -> dict[str, float]:
         """Case id -> the metric's value (repeats averaged), scored cases only."""
