@@ -262,7 +262,21 @@ def rank_weighted_precision(relevant: Sequence[bool]) -> float:
     return total / hits if hits else 0.0
 
 
-class ContextPrecision(Metric):
+class _ReferenceOrJudge(Metric):
+    """A context metric computed from the references when the case has them, else judged."""
+
+    def __init__(self, judge: Judge | str | None = None, *, method: str = "auto",
+                 constrain: bool = True):
+        self.method = _choice(method, ("auto", "reference", "judge"), self.name, "method")
+        self.judge = Judge.of(judge, constrain=constrain)
+
+    def _method(self, gold, answers) -> str:
+        if self.method == "auto":
+            return "reference" if gold or answers else "judge"
+        return self.method
+
+
+class ContextPrecision(_ReferenceOrJudge):
     """Whether the relevant retrieved passages are ranked first (RAGAS context precision).
 
     `method="reference"`: a passage is relevant when it comes from a gold document (when the
@@ -274,19 +288,12 @@ class ContextPrecision(Metric):
 
     name = "context_precision"
 
-    def __init__(self, judge: Judge | str | None = None, *, method: str = "auto",
-                 constrain: bool = True):
-        self.method = _choice(method, ("auto", "reference", "judge"), self.name, "method")
-        self.judge = Judge.of(judge, constrain=constrain)
-
     def evaluate(self, prediction, case):
         passages = sorted(passages_of(case), key=lambda p: (p.get("rank") or p["number"]))
         if not passages:
             return MetricResult.error("no retrieved passages")
         gold, answers = _gold_names(case), [str(a) for a in case_field(case, "answers", [])]
-        method = self.method
-        if method == "auto":
-            method = "reference" if gold or answers else "judge"
+        method = self._method(gold, answers)
         if method == "reference":
             if not gold and not answers:
                 return MetricResult.error("method 'reference' needs gold ids or answers")
@@ -315,7 +322,7 @@ class ContextPrecision(Metric):
         return [bool(v["useful"]) for v in reply.value["verdicts"]]
 
 
-class ContextRecall(Metric):
+class ContextRecall(_ReferenceOrJudge):
     """How much of what the answer needs the retrieved passages hold (RAGAS context recall).
 
     `method="reference"`: with reference answers, 1 when a passage contains one of them
@@ -328,19 +335,12 @@ class ContextRecall(Metric):
 
     name = "context_recall"
 
-    def __init__(self, judge: Judge | str | None = None, *, method: str = "auto",
-                 constrain: bool = True):
-        self.method = _choice(method, ("auto", "reference", "judge"), self.name, "method")
-        self.judge = Judge.of(judge, constrain=constrain)
-
     def evaluate(self, prediction, case):
         passages = passages_of(case)
         if not passages:
             return MetricResult.error("no retrieved passages")
         gold, answers = _gold_names(case), [str(a) for a in case_field(case, "answers", [])]
-        method = self.method
-        if method == "auto":
-            method = "reference" if gold or answers else "judge"
+        method = self._method(gold, answers)
         if method == "reference":
             return self._reference(passages, gold, answers)
         question = str(case_field(case, "question", ""))
