@@ -19,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from promptkit.choices import CacheModeName, Mode, Order
+from promptkit.choices import CacheModeName, Mode
+from promptkit.settings import RetrievalSettings
 from promptkit.userfiles import StrictModel
 
 _Strict = StrictModel
@@ -52,28 +53,20 @@ class DatasetConfig(_Strict):
         return self
 
 
-class PipelineConfig(_Strict):
+class PipelineConfig(RetrievalSettings):
     # None: the mode's own default prompt (rag-answer@production, closed-book@production), as
     # `promptkit ask` chooses it.
     prompt: str | None = None
     # Unset: the library's default model ($PROMPTKIT_MODEL, else the most capable packaged
     # model installed), resolved when the file is read so the run records the actual spec.
     model: str | None = None
-    collection: str = "demo"
-    k: int = Field(default=4, ge=1)
-    order: Order = "ranked"
     mode: Mode = "rag"
-    mmr: bool = False
-    hybrid: bool = False
     where: dict | None = None
     min_score: float | None = Field(default=None, allow_inf_nan=False)
     # Generation overrides; unset means the prompt version's own params.
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    # Rerank stage: a cross-encoder folder or hf:<org>/<name> ("fake" in tests) reorders
-    # `rerank_candidates` retrieved passages (default max(4k, 20)) and keeps the best k.
-    rerank: str | None = None
-    rerank_candidates: int | None = Field(default=None, ge=1)
+    # collection, k, order, mmr, hybrid, rerank, rerank_candidates: settings.RetrievalSettings
 
     @model_validator(mode="after")
     def _default_prompt(self) -> PipelineConfig:
@@ -91,16 +84,6 @@ class PipelineConfig(_Strict):
             self.model = default_spec()
         return self
 
-    @model_validator(mode="after")
-    def _candidates_cover_k(self) -> PipelineConfig:
-        from promptkit.errors import UserError
-        from promptkit.retrieval.rerank import check_candidates
-
-        try:
-            check_candidates(self.k, self.rerank_candidates)
-        except UserError as exc:
-            raise ValueError(exc.message) from None
-        return self
 
 
 class MetricConfig(_Strict):

@@ -21,6 +21,7 @@ from promptkit.evaluation.config import (
     resolve_beside,
     settings_fingerprint,
 )
+from promptkit.settings import RerankSettings
 from promptkit.userfiles import StrictModel
 
 # Generation settings a cell may override (the sampling seed is the experiment's `seed`);
@@ -43,7 +44,7 @@ class DataConfig(_Strict):
     passage_tokens: int | None = Field(default=None, ge=8)
 
 
-class RetrievalConfig(_Strict):
+class RetrievalConfig(RerankSettings):
     """Where ranked passages come from for k-sweep, ordering and corpus-built positions."""
 
     # pool: rank each case's own passages (LITM's 20) with an embedder;
@@ -51,10 +52,8 @@ class RetrievalConfig(_Strict):
     source: Literal["pool", "collection"] = "pool"
     embedder: str = "minilm"
     collection: str | None = None
-    # Rerank stage: a cross-encoder folder or hf:<org>/<name> reorders `rerank_candidates`
-    # passages (default max(4k, 20)) before the top k are taken.
-    rerank: str | None = None
-    rerank_candidates: int | None = Field(default=None, ge=1)
+    # rerank, rerank_candidates (settings.RerankSettings): reorder the candidates before the
+    # top k are taken.
 
 
 class PositionSettings(_Strict):

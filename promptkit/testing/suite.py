@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from promptkit.choices import Mode, Order
+from promptkit.choices import Mode
+from promptkit.settings import RetrievalSettings
 from promptkit.userfiles import StrictModel
 
 CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -214,31 +215,15 @@ class CaseSpec(_Strict):
         return self.answers or ([self.reference] if self.reference else [])
 
 
-class RetrievalSpec(_Strict):
-    collection: str = "demo"
+class RetrievalSpec(RetrievalSettings):
+    # A typo must be an error here too; aliases as in every suite model.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # collection, k, order, mmr, hybrid, rerank, rerank_candidates: settings.RetrievalSettings
     corpus: str | None = None      # folder ingested (incrementally) before the first case
     embedder: str | None = None
     chunk_tokens: int | None = Field(default=None, ge=16)   # ingest settings; default: the store's
     overlap: int | None = Field(default=None, ge=0)
-    k: int = Field(default=4, ge=1)
-    order: Order = "ranked"
-    mmr: bool = False
-    hybrid: bool = False
-    # Rerank stage (cross-encoder folder or hf:<org>/<name>); its scores are recorded like hits,
-    # so a replay run needs no cross-encoder.
-    rerank: str | None = None
-    rerank_candidates: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _candidates_cover_k(self) -> RetrievalSpec:
-        from promptkit.errors import UserError
-        from promptkit.retrieval.rerank import check_candidates
-
-        try:
-            check_candidates(self.k, self.rerank_candidates)
-        except UserError as exc:
-            raise ValueError(exc.message) from None
-        return self
+    # The rerank stage's scores are recorded like hits, so a replay run needs no cross-encoder.
 
 
 class ParamsSpec(_Strict):

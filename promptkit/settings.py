@@ -1,0 +1,38 @@
+"""Retrieval settings spelled once for every file that configures a pipeline: eval configs
+(`pipeline:`), suites (`retrieval:`) and experiments (`retrieval:`) extend these models, so a
+field, its default, its bounds and its checks mean the same everywhere."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from promptkit.choices import Order
+from promptkit.userfiles import StrictModel
+
+
+class RerankSettings(StrictModel):
+    # Rerank stage: a cross-encoder folder or hf:<org>/<name> ("fake" in tests) reorders
+    # `rerank_candidates` retrieved passages (default max(4k, 20)) and keeps the best k.
+    rerank: str | None = None
+    rerank_candidates: int | None = Field(default=None, ge=1)
+
+
+class RetrievalSettings(RerankSettings):
+    """Which collection, how many passages and in what order the model reads them."""
+
+    collection: str = "demo"
+    k: int = Field(default=4, ge=1)
+    order: Order = "ranked"
+    mmr: bool = False
+    hybrid: bool = False
+
+    @model_validator(mode="after")
+    def _candidates_cover_k(self):
+        from promptkit.errors import UserError
+        from promptkit.retrieval.rerank import check_candidates
+
+        try:
+            check_candidates(self.k, self.rerank_candidates)
+        except UserError as exc:
+            raise ValueError(exc.message) from None
+        return self
