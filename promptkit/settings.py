@@ -26,6 +26,11 @@ class RetrievalSettings(RerankSettings):
     mmr: bool = False
     hybrid: bool = False
 
+    def pipeline_options(self) -> dict:
+        """These settings as `Pipeline(...)` keyword arguments (the collection aside)."""
+        return {"k": self.k, "order": self.order, "mmr": self.mmr, "hybrid": self.hybrid,
+                "rerank": self.rerank, "rerank_candidates": self.rerank_candidates}
+
     @model_validator(mode="after")
     def _candidates_cover_k(self):
         from promptkit.errors import UserError

@@ -239,11 +239,10 @@ def build_pipeline(cfg: EvalConfig, cases: list[Case], notify: NotifyFn) -> Aske
         from promptkit.pipeline.demo import ready_collection
 
         collection = ready_collection(p.collection, say=notify)
-    return Pipeline(prompt=p.prompt, model=p.model, collection=collection, k=p.k, order=p.order,
-                    mmr=p.mmr, hybrid=p.hybrid, where=p.where, min_score=p.min_score, mode=p.mode,
+    return Pipeline(prompt=p.prompt, model=p.model, collection=collection,
+                    where=p.where, min_score=p.min_score, mode=p.mode,
                     cache_mode=cfg.cache_mode, max_tokens=p.max_tokens,
-                    temperature=p.temperature, seed=cfg.seed, rerank=p.rerank,
-                    rerank_candidates=p.rerank_candidates)
+                    temperature=p.temperature, seed=cfg.seed, **p.pipeline_options())
 
 
 class _Repeats:

@@ -268,8 +268,7 @@ class SuiteRunner:
             p = self.suite.spec.params
             options: dict[str, Any] = {}
             if retrieval is not None:
-                options = {"k": retrieval.k, "order": retrieval.order, "mmr": retrieval.mmr,
-                           "hybrid": retrieval.hybrid}
+                options = retrieval.pipeline_options()
                 if retrieval.rerank:
                     from promptkit.testing.suite_store import SuiteReranker
 
