@@ -26,7 +26,7 @@ SHIPPED = {
     "eval-config": ["eval/configs/*.yaml"],
     "experiment": ["eval/experiments/*.yaml"],
     "suite": ["eval/suites/*.yaml"],
-    "dataset": ["eval/datasets/demo-qa*.jsonl"],
+    "dataset": ["eval/datasets/demo-qa*.jsonl", "eval/datasets/synth-*.jsonl"],
 }
 # Labelled sets for `promptkit eval judge-check` are not datasets: their own loader
 # (promptkit.evaluation.judge_check.load_labelled) checks every line, and a test here runs it.
