@@ -207,15 +207,21 @@ class ContainsAny(Metric):
         got = _inputs(prediction, case)
         if isinstance(got, MetricResult):
             return got
-        pred = f" {self._norm(got[0])} "
-        answers = [(a, self._norm(a)) for a in got[1]]
-        answers = [(a, n) for a, n in answers if n]
-        if not answers:
+        if not any(self._norm(a) for a in got[1]):
             return MetricResult.error("every reference answer is empty after normalisation")
-        for answer, norm in answers:
-            if f" {norm} " in pred:   # padded so "cat" does not match "concatenate"
-                return MetricResult(1.0, detail={"answer": answer})
-        return MetricResult(0.0)
+        answer = answer_found(got[0], got[1], self._norm)
+        return MetricResult(0.0) if answer is None else MetricResult(1.0, detail={"answer": answer})
+
+
+def answer_found(text: str, answers: Sequence[str],
+                 norm: Callable[[str], str] = normalize_multi) -> str | None:
+    """The first answer that occurs in `text` as whole words after `norm`, or None."""
+    padded = f" {norm(text)} "   # padded so "cat" does not match "concatenate"
+    for answer in answers:
+        n = norm(answer)
+        if n and f" {n} " in padded:
+            return answer
+    return None
 
 
 class RougeL(Metric):

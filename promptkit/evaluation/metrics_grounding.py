@@ -124,11 +124,11 @@ def from_gold(passage: dict, gold: set[str]) -> bool:
 
 
 def contains_answer(text: str, answers: Sequence[str]) -> bool:
-    """Whole-word match of any reference answer, accent- and punctuation-folded."""
-    from promptkit.evaluation.metrics import normalize_multi
+    """Whole-word match of any reference answer, accent- and punctuation-folded (the
+    `contains_any` metric's test)."""
+    from promptkit.evaluation.metrics import answer_found
 
-    padded = f" {normalize_multi(text)} "
-    return any(f" {n} " in padded for n in (normalize_multi(a) for a in answers) if n)
+    return answer_found(text, answers) is not None
 
 
 def _prediction_error(prediction: Any) -> MetricResult | None:

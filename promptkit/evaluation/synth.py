@@ -27,7 +27,6 @@ import hashlib
 import json
 import random
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from promptkit.errors import UserError
+from promptkit.retrieval.bm25 import fold
 
 PROMPT = "synth-questions@1"
 FILTERS = ("unparsable", "malformed", "answer_too_long", "not_verbatim", "answer_in_question",
@@ -75,11 +75,6 @@ class SynthSummary:
 
 
 # ---------------------------------------------------------------- text helpers
-
-def fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
 
 def _content(text: str) -> set[str]:
     from promptkit.retrieval.bm25 import tokenize

@@ -16,13 +16,13 @@ reports the resulting source rates); an answer no passage supports gets no sourc
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from promptkit.pipeline.pack import Packing
+from promptkit.retrieval.bm25 import fold
 
 CITED, ATTRIBUTED = "cited", "attributed"
 # Weighted support needed for an attribution; see the module docstring.
@@ -69,12 +69,6 @@ class Citation:
     @property
     def id(self) -> str:
         return self.chunk_id
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: "Máquina" and "maquina" match."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def content_words(text: str) -> set[str]:

@@ -58,7 +58,8 @@ whose why will with won would wouldn yet you your yours yourself yourselves
 STOP_WORDS = frozenset(_STOP_ES.split()) | frozenset(_STOP_EN.split())
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Lower case without accents: "Máquina" and "maquina" match."""
     text = text.lower()
     if text.isascii():
         return text
@@ -67,7 +68,7 @@ def _fold(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Folded words of `text`, without stop words and single letters (digits are kept)."""
-    return [w for w in _WORD.findall(_fold(text))
+    return [w for w in _WORD.findall(fold(text))
             if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
 
 
