@@ -35,15 +35,13 @@ def _correct(rec: dict, metric: str | None) -> bool | None:
 
 
 def _evidence(rec: dict) -> bool | None:
-    from promptkit.evaluation.metrics_grounding import contains_answer, from_gold
+    from promptkit.evaluation.metrics_grounding import holds_evidence
 
     gold = {str(g) for g in rec.get("gold_ids") or []}
     answers = [str(a) for a in rec.get("answers") or []]
     if not gold and not answers:
         return None
-    return any((not gold or from_gold(p, gold))
-               and (not answers or contains_answer(str(p.get("text") or ""), answers))
-               for p in rec.get("contexts") or [])
+    return any(holds_evidence(p, gold, answers) for p in rec.get("contexts") or [])
 
 
 def is_rag(rec: dict) -> bool:

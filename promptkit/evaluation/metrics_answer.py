@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import PurePath
 
-from promptkit.evaluation.metrics_base import Metric, MetricResult, case_field
+from promptkit.evaluation.metrics_base import Metric, MetricResult, case_field, is_gold
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
 LOOP_N, LOOP_TIMES = 4, 3
@@ -67,8 +66,6 @@ class SourceGold(Metric):
         if not cites:
             return MetricResult(0.0, detail={"first": None})
         first = cites[0]
-        # Gold may name chunks (ids) or documents (file names; a source may be a path).
-        keys = {str(first.get("chunk_id")), str(first.get("source")),
-                PurePath(str(first.get("source", ""))).name}
-        return MetricResult(1.0 if keys & gold else 0.0,
+        return MetricResult(1.0 if is_gold(first.get("chunk_id"), first.get("source"), gold)
+                            else 0.0,
                             detail={"first": first.get("source"), "kind": first.get("kind")})

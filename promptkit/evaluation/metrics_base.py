@@ -6,6 +6,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 OUTCOMES = ("ok", "unparsable", "error")
@@ -83,3 +84,9 @@ class Metric(ABC):
 
     def __repr__(self) -> str:
         return f"<metric {self.name}>"
+
+
+def is_gold(chunk_id: Any, source: Any, gold: set[str]) -> bool:
+    """Gold ids may name chunks (ids) or documents (file names; a source may be a path)."""
+    src = str(source or "")
+    return str(chunk_id) in gold or (bool(src) and (src in gold or PurePath(src).name in gold))

@@ -23,12 +23,11 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from promptkit.errors import UserError
 from promptkit.evaluation.judges import Judge
-from promptkit.evaluation.metrics_base import Metric, MetricResult, case_field
+from promptkit.evaluation.metrics_base import Metric, MetricResult, case_field, is_gold
 
 CLAIMS_PROMPT = "judge-claims@1"
 VERDICTS_PROMPT = "judge-verdicts@1"
@@ -119,8 +118,14 @@ def _gold_names(case: Any) -> set[str]:
 
 def from_gold(passage: dict, gold: set[str]) -> bool:
     """A passage is gold when its chunk id, or its document's file name, is listed."""
-    source = str(passage.get("source") or "")
-    return str(passage.get("id")) in gold or (bool(source) and Path(source).name in gold)
+    return is_gold(passage.get("id"), passage.get("source"), gold)
+
+
+def holds_evidence(passage: dict, gold: set[str], answers: Sequence[str]) -> bool:
+    """The reference test of a relevant passage: from a gold document (when the case lists
+    gold) and holding a reference answer (when it has answers)."""
+    return ((not gold or from_gold(passage, gold))
+            and (not answers or contains_answer(str(passage.get("text") or ""), answers)))
 
 
 def contains_answer(text: str, answers: Sequence[str]) -> bool:
@@ -297,9 +302,7 @@ class ContextPrecision(_ReferenceOrJudge):
         if method == "reference":
             if not gold and not answers:
                 return MetricResult.error("method 'reference' needs gold ids or answers")
-            relevant = [(not gold or from_gold(p, gold))
-                        and (not answers or contains_answer(p["text"], answers))
-                        for p in passages]
+            relevant = [holds_evidence(p, gold, answers) for p in passages]
             about: dict = {"method": "reference"}
         else:
             try:
