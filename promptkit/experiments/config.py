@@ -175,7 +175,6 @@ KINDS: dict[str, Kind] = {
                          PromptKindsSettings),
     "kv": Kind("promptkit.experiments.kv", "kv", KVSettings),
 }
-KIND_BLOCKS = {name: kind.block for name, kind in KINDS.items()}
 
 
 def _default_model() -> str:
@@ -259,7 +258,7 @@ class ExperimentConfig(_Strict):
         return self.metrics[0].name
 
     def settings(self) -> Any:
-        return getattr(self, KIND_BLOCKS[self.kind])
+        return getattr(self, KINDS[self.kind].block)
 
     def resolve_path(self, raw: str) -> Path:
         """A path from the file: relative to the config's folder if it exists there, else to cwd."""
@@ -292,13 +291,13 @@ def experiment_from_dict(data: dict, *, source: str | None = None,
 
     hint = HINT
     cfg = validate(ExperimentConfig, data, path=source, text=text, hint=hint)
-    block = KIND_BLOCKS[cfg.kind]
-    for other_kind, other in KIND_BLOCKS.items():
+    kind = KINDS[cfg.kind]
+    block = kind.block
+    for other_kind, other in ((name, k.block) for name, k in KINDS.items()):
         if other != block and getattr(cfg, other) is not None:
             raise ConfigError(f"a '{other}' block belongs to kind '{other_kind}', but this "
                               f"experiment's kind is '{cfg.kind}'", path=source, field=other,
                               hint=f"Remove it, or put the settings under '{block}:'.")
-    kind = KINDS[cfg.kind]
     if cfg.settings() is None:
         if not kind.defaultable:
             raise ConfigError(f"kind '{cfg.kind}' needs a '{block}:' block", path=source,
