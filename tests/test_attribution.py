@@ -105,3 +105,14 @@ def test_a_marker_its_passage_does_not_support_is_reported_and_the_sentence_attr
     cites = attributor.citations("BERT enmascara el 15 % de los tokens [1].", _packing())
     assert [(c.n, c.kind) for c in cites] == [(1, CITED), (2, ATTRIBUTED)]
     assert cites[0].score < 0.2 and attributor.unsupported == [1]
+
+
+def test_a_marker_naming_the_wrong_passage_is_reported_beside_the_one_that_supports():
+    # The sentence is copied from passage [2] but the model wrote [3] (which shares two words).
+    attributor = Attributor()
+    answer = ("BERT enmascara el 15 % de los tokens durante el preentrenamiento, como el "
+              "Transformer de Vaswani [3].")
+    cites = attributor.citations(answer, _packing())
+    assert [(c.n, c.kind) for c in cites] == [(3, CITED), (2, ATTRIBUTED)]
+    assert cites[0].score >= 0.2 and cites[1].score - cites[0].score >= 0.3
+    assert attributor.unsupported == [3]

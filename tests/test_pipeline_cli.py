@@ -40,6 +40,14 @@ def test_ask_builds_the_demo_collection_on_first_use(tiny_demo, capsys):
     assert re.search(r"^ \[1\] \S*bert\.md  \(cited, support \d\.\d{3}\)$", sources, re.M)
     assert "Also given:\n  [2] " in sources and "gpt.md  (score " in sources
 
+    # A marker naming the wrong passage: shown as weak, with the passage that does support it.
+    assert run(["ask", "What is BERT?", "-k", "2", "--model",
+                "fake:BERT is an encoder-only transformer pre-trained with masked language "
+                "modelling [2]."]) == 0
+    sources = capsys.readouterr()[0].split("\nSources:\n", 1)[1]
+    assert re.search(r"^ \[2\] \S*gpt\.md  \(cited, weakly supported, support ", sources, re.M)
+    assert re.search(r"^ \[1\] \S*bert\.md  \(attributed, support ", sources, re.M)
+
     assert run(["ask", "What is GPT?", "--model", "fake:echo", "--json",
                 "--order", "reversed"]) == 0
     out, err = capsys.readouterr()

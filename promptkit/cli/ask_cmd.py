@@ -104,8 +104,10 @@ def _print_sources(answer) -> None:
     by_n = {c.n: c for c in answer.citations}
     if by_n:
         _out("\nSources:\n")
+        weak = set(answer.trace.get("unsupported_markers") or [])
         for c in answer.citations:
-            how = "cited" if c.kind == "cited" else "attributed"
+            how = "attributed" if c.kind != "cited" else (
+                "cited, weakly supported" if c.n in weak else "cited")
             _out(f" [{c.n}] {c.source}  ({how}, support {_fmt(c.score)})\n")
     else:
         _out("\nSources: no supporting passage among the "
