@@ -24,6 +24,7 @@ from pathlib import Path
 from promptkit.errors import ConfigError
 from promptkit.evaluation.judges import Judge
 from promptkit.evaluation.metrics_grounding import Faithfulness
+from promptkit.evaluation.metrics_judge import cohen_kappa, fleiss_kappa
 
 LABELS = ("faithful", "unfaithful")
 _FIELDS = {"id": str, "question": str, "passages": list, "answer": str, "label": str}
@@ -95,22 +96,7 @@ def _problem(obj) -> str | None:
 
 # ---------------------------------------------------------------- statistics (pure)
 
-def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
-    """Cohen's kappa of (label, prediction) pairs; None when undefined (no pairs, or chance
-    agreement is total)."""
-    if not pairs:
-        return None
-    n = len(pairs)
-    observed = sum(a == b for a, b in pairs) / n
-    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
-    expected = sum(first[c] * second[c] for c in set(first) | set(second)) / (n * n)
-    if expected == 1.0:
-        return None
-    return (observed - expected) / (1.0 - expected)
-
-
 def _agreement(rows: Sequence[dict]) -> dict:
-    from promptkit.evaluation.metrics_judge import fleiss_kappa
 
     repeated = [[p for p in r["predictions"] if p is not None] for r in rows]
     repeated = [p for p in repeated if len(p) >= 2]

@@ -198,6 +198,20 @@ class Agreement:
     n_unparsable: int         # verdicts (not cases) that did not parse
 
 
+def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of (label, prediction) pairs; None when undefined (no pairs, or chance
+    agreement is total)."""
+    if not pairs:
+        return None
+    n = len(pairs)
+    observed = sum(a == b for a, b in pairs) / n
+    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    expected = sum(first[c] * second[c] for c in set(first) | set(second)) / (n * n)
+    if expected == 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
 def fleiss_kappa(ratings: Sequence[Sequence[Hashable]]) -> float | None:
     """Fleiss' kappa for items each rated by the same number of raters; None when undefined."""
     rows = [Counter(r) for r in ratings]
