@@ -236,14 +236,17 @@ def test_a_user_suite_runs_with_the_plugin(installed):
     (run / "checks" / "faq.yaml").write_text(USER_SUITE, encoding="utf-8")
     (run / "pytest.ini").write_text("[pytest]\npromptkit_suites = checks\n", encoding="utf-8")
     (run / "test_unrelated.py").write_text("def test_plain():\n    assert True\n")
-    cli = _sh([str(installed["bin"] / "promptkit"), "test", "checks", "--mode", "live",
+    cli = _sh([str(installed["bin"] / "promptkit"), "test", "checks", "--mode", "record",
                "--junit-xml", "out/junit.xml", "--summary-md", "out/summary.md"], run, env)
     assert "faq    faq-answer@1" in cli.stdout and "rag-answer@2" in cli.stdout
     assert (run / "out" / "junit.xml").is_file()
     assert "## promptkit suites: ✅ passed" in (run / "out" / "summary.md").read_text()
-    # Plain pytest: the plugin comes through the wheel's entry point, configured by the ini.
+    assert (run / "recordings" / "faq.jsonl").is_file()
+    # Plain pytest under CI: the plugin comes through the wheel's entry point, configured by the
+    # ini, and replays what the CLI recorded (CI=true picks replay whatever the outer CI sets).
+    ci_env = {k: v for k, v in env.items() if k != "PROMPTKIT_SUITE_MODE"} | {"CI": "true"}
     plain = _sh([str(installed["python"]), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                 "checks", "test_unrelated.py"], run, env)
+                 "checks", "test_unrelated.py"], run, ci_env)
     assert "5 passed" in plain.stdout      # a case and a gate per prompt, and the plain test
     pip_check = _sh([str(installed["python"]), "-m", "pip", "check"], run, env)
     assert "No broken requirements" in pip_check.stdout
