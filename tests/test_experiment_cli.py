@@ -93,3 +93,38 @@ def test_position_on_lost_in_the_middle_with_smollm2(shared_data, smollm2, tmp_p
     rows = result.summary["analysis"]["positions"]
     assert [r["n"] for r in rows] == [1, 1] and all(0 <= r["mean"] <= 1 for r in rows)
     assert (result.run_dir / "figure.png").is_file()
+
+
+def test_plan_counts_calls_sizes_contrasts_and_runs_nothing(config, tmp_path, capsys):
+    run_dir = tmp_path / "exp"
+    assert run(["experiment", "run", str(config), "--run-dir", str(run_dir), "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert not run_dir.exists()                       # planning creates no run folder
+    assert "model calls to make: 30" in out           # 5 cells x 6 cases
+    assert "calibration: 3 call(s) timed" in out and "estimated wall time:" in out
+    # Two contrasts (positions 2 and 3 against 1) at alpha 0.05/2 on 6 questions.
+    assert "2 in the family" in out and out.count("n=6") == 2
+    assert "none at this size" in out                 # 6 questions detect nothing
+    assert "25% of questions scored differently" in out
+
+    assert run(["experiment", "run", str(config), "--run-dir", str(run_dir), "--limit", "2",
+                "-q"]) == 0
+    capsys.readouterr()
+    assert run(["experiment", "run", str(config), "--run-dir", str(run_dir), "--plan",
+                "--calibrate", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "model calls to make: 20" in out           # 2 of 6 per cell are in the folder
+    assert "not calibrated" in out
+
+
+def test_plan_detectable_effect_shrinks_with_size():
+    from promptkit.evaluation.stats import _mcnemar_cases_needed, detectable_effect
+
+    small = detectable_effect(100, alpha=0.05 / 4, discordant=0.25)
+    large = detectable_effect(400, alpha=0.05 / 4, discordant=0.25)
+    assert 0 < large < small < 0.25
+    # At the detectable effect the McNemar sample size formula gives back n.
+    assert _mcnemar_cases_needed(small, 0.25, 0.05 / 4) == pytest.approx(100, abs=0.5)
+    assert detectable_effect(100, alpha=0.05, sd=0.3) == pytest.approx(
+        (1.959964 + 0.841621) * 0.3 / 10, abs=1e-4)
+    assert detectable_effect(5, alpha=0.05, discordant=0.25) is None

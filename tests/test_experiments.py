@@ -418,3 +418,67 @@ def test_a_changed_limit_extends_or_narrows_the_same_folder(data, tmp_path):
     assert len(more.calls) == 4                         # nothing new to ask
     assert [r["n"] for r in fewer.summary["analysis"]["positions"]] == [3, 3]
     assert fewer.summary["timing"]["records"] == 6
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def test_cells_sharing_prefixes_run_question_by_question_with_the_same_answers(data, tmp_path):
+    """Prefix reuse orders the calls, never the answers: gold last to first, then the oracle,
+    question by question; closed-book (another prompt) after; every record as cell by cell."""
+    interleaved = FunctionChatModel(first_passage_reader)
+    a = run_experiment(_position_cfg(data), tmp_path / "a", model=interleaved)
+    by_cell = FunctionChatModel(first_passage_reader)
+    b = run_experiment({**_position_cfg(data), "reuse_prefix": False}, tmp_path / "b",
+                       model=by_cell)
+
+    def gold_at(messages) -> str:
+        found = _passages(messages)
+        gold = [i for i, p in enumerate(found) if "The fact about" in p]
+        return "closed-book" if not found else "oracle" if len(found) == 1 else \
+            f"gold-at-{gold[0]}"
+
+    order = [gold_at(c.messages) for c in interleaved.calls]
+    first_question = ["gold-at-3", "gold-at-2", "gold-at-1", "gold-at-0", "oracle"]
+    assert order[:5] == first_question and order[5:10] == first_question
+    assert order[-6:] == ["closed-book"] * 6
+    assert [gold_at(c.messages) for c in by_cell.calls][:6] == ["gold-at-0"] * 6
+    shared = [_shared_prefix(x.user_text, y.user_text) for x, y in
+              zip(interleaved.calls, interleaved.calls[1:])]
+    shared_by_cell = [_shared_prefix(x.user_text, y.user_text) for x, y in
+                      zip(by_cell.calls, by_cell.calls[1:])]
+    assert sum(shared) > 1.5 * sum(shared_by_cell)
+    for cell in a.summary["cells"]:
+        recs_a = {r["id"]: r["answer"] for r in _records(a.run_dir, cell["label"])}
+        recs_b = {r["id"]: r["answer"] for r in _records(b.run_dir, cell["label"])}
+        assert recs_a == recs_b and len(recs_a) == 6
+    assert a.summary["analysis"] == b.summary["analysis"]
+    # The setting does not fork the run: the folder resumes under either value.
+    again = run_experiment({**_position_cfg(data), "reuse_prefix": False}, tmp_path / "a",
+                           model=FunctionChatModel(first_passage_reader))
+    assert again.summary["complete"]
+
+
+def test_an_interleaved_experiment_resumes_mid_question(data, tmp_path):
+    calls = {"n": 0}
+
+    def dies_after_seven(messages, params):
+        calls["n"] += 1
+        if calls["n"] > 7:
+            raise BackendError("server went away", backend="fake")
+        return first_passage_reader(messages, params)
+
+    with pytest.raises(BackendError):
+        run_experiment(_position_cfg(data), tmp_path / "run",
+                       model=FunctionChatModel(dies_after_seven))
+    healthy = FunctionChatModel(first_passage_reader)
+    result = run_experiment(_position_cfg(data), tmp_path / "run", model=healthy)
+    assert len(healthy.calls) == 6 * 6 - 7
+    assert result.summary["complete"]
+    assert [r["mean"] for r in result.summary["analysis"]["positions"]] == [1.0, 0.0, 0.0, 0.0]

@@ -45,14 +45,31 @@ def run_cmd(
                        "or to resume when it holds an unfinished run of this config.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q",
                      help="Do not print the report at the end.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="Run nothing: print the model calls, the "
+                    "wall time estimated from a few timed calls, and the smallest effect each "
+                    "paired contrast can detect.")] = False,
+    calibrate: Annotated[int, typer.Option("--calibrate", min=0, help="With --plan: real calls "
+                         "to time (0: no estimate of wall time).")] = 3,
+    discordant: Annotated[float, typer.Option("--discordant", min=0.001, max=1.0,
+                          help="With --plan, 0/1 metrics: assumed share of questions two cells "
+                               "score differently.")] = 0.25,
+    sd: Annotated[float, typer.Option("--sd", min=0.001, help="With --plan, other metrics: "
+                  "assumed sd of the per-question differences.")] = 0.30,
 ) -> None:
     """Run an experiment: every cell through the harness, then the report and its figure."""
     from rich.console import Console
 
+    console = Console(stderr=True, highlight=False)
+    if plan:
+        from promptkit.experiments.planning import plan_experiment
+
+        print(plan_experiment(config, run_dir, limit=limit, calibrate=calibrate,
+                              discordant=discordant, spread=sd,
+                              notify=lambda m: console.print(m, markup=False)).text())
+        return
     from promptkit.cli._progress import progress_bar
     from promptkit.experiments.runner import run_experiment
 
-    console = Console(stderr=True, highlight=False)
     with progress_bar("experiment") as bar:
         def progress(number: int, cells: int, label: str, done: int, total: int) -> None:
             bar.update(done, total, label=f"cell {number}/{cells} {label}")

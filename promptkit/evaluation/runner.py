@@ -104,7 +104,7 @@ def _run_locked(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list,
         run.open_for_append()
         try:
             askers = _Repeats(pipeline or build_pipeline(cfg, ds.cases, notify), cfg.seed)
-            work = lambda item: _one(askers.get(item[1]), metrics, cfg, *item)  # noqa: E731
+            work = lambda item: answer_case(askers.get(item[1]), metrics, cfg, *item)  # noqa: E731
             for record in _execute(todo, work, cfg.concurrency):
                 run.append(record)
                 ran += 1
@@ -143,7 +143,7 @@ def _run_locked(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list,
 
 # ---------------------------------------------------------------- one case
 
-def _one(asker: Asker, metrics: list, cfg: EvalConfig, case: Case, repeat: int) -> dict:
+def answer_case(asker: Asker, metrics: list, cfg: EvalConfig, case: Case, repeat: int) -> dict:
     """Ask one case and score it; runs on a worker thread."""
     t0 = time.perf_counter()
     seen: dict = {}

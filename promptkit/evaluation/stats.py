@@ -234,6 +234,24 @@ def _mcnemar_detectable(n: int, discordant: float, alpha: float) -> float | None
     return high
 
 
+def detectable_effect(n: int, *, alpha: float = 0.05, discordant: float | None = None,
+                      sd: float | None = None) -> float | None:
+    """The smallest paired difference a test at `alpha` finds with POWER on `n` cases.
+
+    For 0/1 scores give `discordant`, the share of cases the two sides score differently
+    (McNemar, Connor 1987); for other scores `sd`, the spread of the per-case differences
+    (normal approximation). None when no difference is detectable at n.
+    """
+    if n <= 0:
+        return None
+    if discordant is not None:
+        return _mcnemar_detectable(n, discordant, alpha) if discordant > 0 else None
+    if not sd:
+        return None
+    za, zb = _z(alpha)
+    return (za + zb) * sd / math.sqrt(n)
+
+
 def _power_note(d: np.ndarray, binary: bool, wins: int, losses: int, alpha: float) -> str:
     n, effect = d.size, abs(float(d.mean()))
     if binary:
@@ -243,7 +261,7 @@ def _power_note(d: np.ndarray, binary: bool, wins: int, losses: int, alpha: floa
         # With an exact test, even a one-sided split needs this many discordant pairs.
         least = math.ceil(math.log2(2 / alpha))
         needed = _mcnemar_cases_needed(effect, share, alpha) if effect else None
-        floor = _mcnemar_detectable(n, share, alpha)
+        floor = detectable_effect(n, discordant=share, alpha=alpha)
         smallest = (f"smallest effect detectable at n={n}: ±{floor:.3f}" if floor is not None
                     else f"at n={n} no effect is detectable while only {wins + losses} "
                     "cases differ between A and B")
@@ -253,7 +271,8 @@ def _power_note(d: np.ndarray, binary: bool, wins: int, losses: int, alpha: floa
         sd = float(d.std(ddof=1)) if n > 1 else 0.0
         za, zb = _z(alpha)
         needed = ((za + zb) * sd / effect) ** 2 if effect and sd else None
-        smallest = (f"smallest effect detectable at n={n}: ±{(za + zb) * sd / math.sqrt(n):.3f}"
+        smallest = (f"smallest effect detectable at n={n}: "
+                    f"±{detectable_effect(n, sd=sd, alpha=alpha):.3f}"
                     if sd else f"the differences do not vary, so their spread is unknown at n={n}")
     if not effect:
         return f"No net difference observed; {smallest}."

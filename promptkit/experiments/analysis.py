@@ -43,7 +43,33 @@ def compare(base: CellRun, other: CellRun, metric: str, *, alpha: float, seed: i
                ci_low=result.ci_low, ci_high=result.ci_high, test=result.test,
                p_value=result.p_value, verdict=result.verdict, note=result.note,
                wins=len(result.wins), losses=len(result.losses))
+    # What the detectable effect is computed from once the family's size is known (add_holm).
+    diffs = [vb[i] - va[i] for i in common]
+    if binary:
+        out["spread"] = {"discordant": (len(result.wins) + len(result.losses)) / len(common)}
+    else:
+        mean = sum(diffs) / len(diffs)
+        out["spread"] = {"sd": (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1)) ** 0.5
+                         if len(diffs) > 1 else 0.0}
     return out
+
+
+def compare_all(runs: Sequence[CellRun], pairs: Sequence[tuple[str, str]], metric: str, *,
+                alpha: float, seed: int = 0) -> list[dict]:
+    """Each (base, cell) pair of a kind's `contrasts` whose two cells have run, then Holm."""
+    by_label = {r.label: r for r in runs}
+    out = [compare(by_label[base], by_label[label], metric, alpha=alpha, seed=seed)
+           for base, label in pairs
+           if base in by_label and label in by_label
+           and by_label[base].run is not None and by_label[label].run is not None]
+    add_holm(out, alpha)
+    return out
+
+
+def family_alpha(alpha: float, contrasts: int) -> float:
+    """The level the first step of Holm's procedure tests at (Bonferroni's): the detectable
+    effect is stated at it, so it holds for every contrast of the family."""
+    return alpha / max(contrasts, 1)
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
@@ -60,11 +86,16 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 
 def add_holm(comparisons: list[dict], alpha: float) -> None:
     """Attach Holm-adjusted p-values and the verdict they support to each comparison."""
+    from promptkit.evaluation.stats import detectable_effect
+
     adjusted = holm([c.get("p_value") for c in comparisons])
+    level = family_alpha(alpha, sum(p is not None for p in adjusted))
     for c, p in zip(comparisons, adjusted, strict=True):
         c["p_holm"] = p
         if p is not None:
             c["significant_holm"] = p < alpha and c.get("verdict") != "no significant difference"
+        if "spread" in c:
+            c["detectable"] = detectable_effect(c["n"], alpha=level, **c["spread"])
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -84,14 +115,23 @@ def fmt_p(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+DETECTABLE_NOTE = ("detectable: the smallest difference the paired test finds with 80% power "
+                   "at this size, at the family's Bonferroni level (Holm's first step), from the "
+                   "observed share of discordant cases (0/1 metrics) or spread of differences.")
+
+
 def comparison_table(comparisons: list[dict], *, base_title: str) -> str:
-    """Markdown rows: each cell against the base, with the paired test and Holm's correction."""
+    """Markdown rows: each cell against the base, with the paired test, Holm's correction and
+    the smallest detectable effect (what a "no significant difference" could have missed)."""
     lines = [f"| cell | vs {base_title} | delta [95% CI] | fixes / breaks | test | p | "
-             "p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|"]
+             "p (Holm) | verdict | detectable |", "|---|---|---|---|---|---|---|---|---|"]
     for c in comparisons:
         if "delta" not in c:
-            lines.append(f"| {c['title']} | – | – | – | – | – | – | {c.get('reason', 'not run')} |")
+            lines.append(f"| {c['title']} | – | – | – | – | – | – | {c.get('reason', 'not run')} "
+                         "| – |")
             continue
+        detectable = "none at this size" if c.get("detectable") is None \
+            else f"±{c['detectable']:.3f}"
         verdict = c["verdict"]
         if c.get("p_holm") is not None and verdict != "no significant difference" \
                 and not c.get("significant_holm"):
@@ -100,5 +140,5 @@ def comparison_table(comparisons: list[dict], *, base_title: str) -> str:
             f"| {c['title']} | {fmt(c['mean_base'])} → {fmt(c['mean'])} | "
             f"{c['delta']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
             f"{c['wins']} / {c['losses']} | {c['test']} | {fmt_p(c['p_value'])} | "
-            f"{fmt_p(c.get('p_holm'))} | {verdict} |")
-    return "\n".join(lines)
+            f"{fmt_p(c.get('p_holm'))} | {verdict}  | {detectable} |")
+    return "\n".join(lines + ["", f"_{DETECTABLE_NOTE}_"])

@@ -40,6 +40,9 @@ class Cell:
 class Plan:
     cells: list[Cell]
     info: dict = field(default_factory=dict)   # kind-specific facts for the analysis (JSON)
+    # Labels of cells whose prompts for one question share prefixes, each best run right after
+    # the one before it (see runner.schedule); empty: no sharing worth ordering for.
+    prefix_order: list[str] = field(default_factory=list)
 
 
 class Context:
@@ -58,8 +61,11 @@ class Context:
         if self._model is not None:
             return self._model
         from promptkit.llm import get_model
+        from promptkit.llm.specs import parse_spec
 
-        return get_model(self.cfg.model, cache_mode=self.cfg.cache_mode)
+        reuse = self.cfg.reuse_prefix and parse_spec(self.cfg.model)[0] == "llamacpp"
+        return get_model(self.cfg.model, cache_mode=self.cfg.cache_mode,
+                         **({"reuse_prefix": True} if reuse else {}))
 
     def count_tokens(self, text: str) -> int:
         return self.model.count_tokens(text)

@@ -213,6 +213,10 @@ class ExperimentConfig(_Strict):
     seed: int = 0
     concurrency: int = Field(default=1, ge=1)
     cache_mode: CacheMode = None
+    # Run the cells whose prompts share prefixes question by question, so that llama.cpp
+    # reuses the evaluated prefix of the call before (llamacpp models; answers unchanged,
+    # measured by bench/prefix_reuse.py). False: cell by cell, every prompt from scratch.
+    reuse_prefix: bool = True
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     data: DataConfig | None = None
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
@@ -270,7 +274,8 @@ class ExperimentConfig(_Strict):
     def fingerprint(self) -> str:
         """Hash of what changes answers or scores (not concurrency, limit or description)."""
         return settings_fingerprint(self.to_dict(), section="retrieval",
-                                    ignore=("concurrency", "description"), limit_in="data")
+                                    ignore=("concurrency", "description", "reuse_prefix"),
+                                    limit_in="data")
 
 
 HINT = "See eval/experiments/ for a complete example of each kind."

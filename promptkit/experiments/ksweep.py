@@ -35,7 +35,9 @@ def build(ctx: Context) -> Plan:
     ctx.notify(f"k-sweep: {note}; retrieved top {max(ks)} once ({cfg.retrieval.source})")
     return Plan(cells, {"ks": ks, "ranks": ranks, "selection_note": note,
                         "retrieval": cfg.retrieval.model_dump(),
-                        "passage_tokens": cfg.data.passage_tokens})
+                        "passage_tokens": cfg.data.passage_tokens},
+                # The top-k list of each k starts with the top-j list of every smaller j.
+                prefix_order=[f"k-{k}" for k in sorted(ks)])
 
 
 def _recall(ranks: dict, which: str, k: int, seed: int) -> dict:
@@ -56,6 +58,12 @@ def _packed(run) -> float | None:
     return sum(counts) / len(counts)
 
 
+def contrasts(cfg, cells: list[dict]) -> list[tuple[str, str]]:
+    """The paired tests: each k against the next smaller one."""
+    ordered = sorted(cells, key=lambda c: c["meta"]["k"])
+    return [(a["label"], b["label"]) for a, b in zip(ordered, ordered[1:], strict=False)]
+
+
 def analyse(cfg, runs, info: dict) -> dict:
     metric = cfg.primary_metric
     ranks = info.get("ranks", {})
@@ -67,11 +75,8 @@ def analyse(cfg, runs, info: dict) -> dict:
                    answer_recall=_recall(ranks, "answer", k, cfg.seed), packed=_packed(r),
                    context_tokens=_context_tokens(r))
         rows.append(row)
-    comparisons = []
-    done = [r for r in sorted(runs, key=lambda r: r.cell["meta"]["k"]) if r.run is not None]
-    for prev, cur in zip(done, done[1:], strict=False):   # each k against the one before
-        comparisons.append(an.compare(prev, cur, metric, alpha=cfg.alpha, seed=cfg.seed))
-    an.add_holm(comparisons, cfg.alpha)
+    comparisons = an.compare_all(runs, contrasts(cfg, [r.cell for r in runs]), metric,
+                                 alpha=cfg.alpha, seed=cfg.seed)
     return {"metric": metric, "rows": rows, "steps": comparisons, "findings": _findings(rows)}
 
 

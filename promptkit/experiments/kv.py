@@ -19,6 +19,7 @@ from promptkit.experiments.cells import Cell, Context, Plan
 from promptkit.experiments.data import make_dataset
 
 analyse, plot, markdown = position.analyse, position.plot, position.markdown
+contrasts = position.contrasts
 
 
 def _records(path, limit: int | None) -> tuple[list[dict], str]:
@@ -64,7 +65,8 @@ def build(ctx: Context) -> Plan:
     ctx.notify(f"kv: {note}")
     return Plan(cells, {"n_docs": n, "positions": positions, "unit": "asked key",
                         "items": "key-value pairs",
-                        "selection_note": note})
+                        "selection_note": note},
+                prefix_order=[f"key-at-{p}" for p in sorted(positions, reverse=True)])
 
 
 def _case(i: int, rec: dict, n: int, p: int) -> Case:

@@ -129,7 +129,11 @@ def build(ctx: Context) -> Plan:
     return Plan(cells, {"lengths": s.context_lengths, "depths": s.depths, "mode": s.mode,
                         "needles": [nd.model_dump() for nd in s.needles], "samples": s.samples,
                         "selection_note": f"{len(s.needles)} needle(s) x {s.samples} haystack "
-                                          f"sample(s) per cell; haystack ~{hay.total} tokens"})
+                                          f"sample(s) per cell; haystack ~{hay.total} tokens"},
+                # Within a length, a needle deeper than the last keeps the haystack before the
+                # last one's needle as a shared prefix.
+                prefix_order=[c.label for c in sorted(
+                    cells, key=lambda c: (c.meta["length"], c.meta["depth"]))])
 
 
 def _cases(ctx: Context, hay: Haystack, length: int, depth: float, starts: list[int],
@@ -183,6 +187,11 @@ def _actual_depth(run, needles: list[dict]) -> float | None:
         if needle and needle in text and len(text) > len(needle):
             where.append(text.index(needle) / (len(text) - len(needle)))
     return sum(where) / len(where) if where else None
+
+
+def contrasts(cfg, cells: list[dict]) -> list[tuple[str, str]]:
+    """None: the grid is read as a heat map, cell by cell, not as paired tests."""
+    return []
 
 
 def analyse(cfg, runs, info: dict) -> dict:

@@ -58,6 +58,14 @@ def _gold_positions(run, ranks: dict) -> dict:
     return {"mean": sum(positions) / len(positions), "n": len(positions)}
 
 
+def contrasts(cfg, cells: list[dict]) -> list[tuple[str, str]]:
+    """The paired tests: every order against the baseline order."""
+    base = next((c for c in cells if c["meta"]["order"] == cfg.ordering.baseline), None)
+    if base is None:
+        return []
+    return [(base["label"], c["label"]) for c in cells if c is not base]
+
+
 def analyse(cfg, runs, info: dict) -> dict:
     metric = cfg.primary_metric
     ranks = info.get("ranks", {})
@@ -66,12 +74,8 @@ def analyse(cfg, runs, info: dict) -> dict:
         row = an.estimate(r, metric)
         row.update(order=r.cell["meta"]["order"], gold_position=_gold_positions(r, ranks))
         rows.append(row)
-    base = next((r for r in runs if r.cell["meta"]["order"] == info.get("baseline")), None)
-    comparisons = []
-    if base is not None and base.run is not None:
-        comparisons = [an.compare(base, r, metric, alpha=cfg.alpha, seed=cfg.seed)
-                       for r in runs if r is not base and r.run is not None]
-        an.add_holm(comparisons, cfg.alpha)
+    comparisons = an.compare_all(runs, contrasts(cfg, [r.cell for r in runs]), metric,
+                                 alpha=cfg.alpha, seed=cfg.seed)
     with_gold = sum(1 for v in ranks.values() if v.get("gold") is not None)
     return {"metric": metric, "k": info.get("k"), "baseline": info.get("baseline"),
             "rows": rows, "vs_baseline": comparisons, "gold_retrieved": with_gold,

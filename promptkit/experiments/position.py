@@ -73,7 +73,15 @@ def build(ctx: Context) -> Plan:
     return Plan(cells, {"n_docs": n, "positions": positions, "selection": sel.to_dict(),
                         "selection_note": sel.note(), "passage_tokens": cfg.data.passage_tokens,
                         "data": ds.path, "distractors": cfg.retrieval.source
-                        if cfg.retrieval.source == "collection" else "given passages, in order"})
+                        if cfg.retrieval.source == "collection" else "given passages, in order"},
+                prefix_order=prefix_order(positions, oracle=s.oracle))
+
+
+def prefix_order(positions: list[int], *, oracle: bool) -> list[str]:
+    """Gold last to gold first: gold at p shares the instruction and the p-1 distractors before
+    it with gold at p+1; the oracle (gold alone) then shares the gold passage with gold at 1."""
+    labels = [f"gold-at-{p}" for p in sorted(positions, reverse=True)]
+    return labels + (["oracle"] if oracle and 0 in positions else [])
 
 
 def _build_case(case, n: int, truncate, candidates_for):
@@ -144,6 +152,13 @@ def _check_fit(ctx: Context, cell: Cell) -> None:
 
 # ---------------------------------------------------------------- analysis
 
+def contrasts(cfg, cells: list[dict]) -> list[tuple[str, str]]:
+    """The paired tests: each later position against the first."""
+    ordered = sorted((c for c in cells if c.get("group") == "position"),
+                     key=lambda c: c["meta"]["position"])
+    return [(ordered[0]["label"], c["label"]) for c in ordered[1:]]
+
+
 def analyse(cfg, runs, info: dict) -> dict:
     metric = cfg.primary_metric
     by_label = {r.label: r for r in runs}
@@ -156,12 +171,8 @@ def analyse(cfg, runs, info: dict) -> dict:
         rows.append(row)
     baselines = {label: an.estimate(by_label[label], metric)
                  for label in ("closed-book", "oracle") if label in by_label}
-    comparisons = []
-    if pos_runs and pos_runs[0].run is not None:
-        first = pos_runs[0]
-        comparisons = [an.compare(first, r, metric, alpha=cfg.alpha, seed=cfg.seed)
-                       for r in pos_runs[1:] if r.run is not None]
-        an.add_holm(comparisons, cfg.alpha)
+    comparisons = an.compare_all(runs, contrasts(cfg, [r.cell for r in runs]), metric,
+                                 alpha=cfg.alpha, seed=cfg.seed)
     return {"metric": metric, "n_docs": info.get("n_docs"),
             "unit": info.get("unit", "gold passage"), "items": info.get("items", "passages"),
             "positions": rows,

@@ -110,17 +110,22 @@ def _persona_cells(ps, cell) -> list[Cell]:
     return out
 
 
+def contrasts(cfg, cells: list[dict]) -> list[tuple[str, str]]:
+    """The paired tests: every variant against the zero-shot control."""
+    control = next((c for c in cells if c.get("group") == "control"), None)
+    if control is None:
+        return []
+    return [(control["label"], c["label"]) for c in cells if c is not control]
+
+
 def analyse(cfg, runs, info: dict) -> dict:
     metric = cfg.primary_metric
-    control = next((r for r in runs if r.cell.get("group") == "control"), None)
     rows = [dict(an.estimate(r, metric), group=r.cell.get("group"), meta=r.cell.get("meta", {}))
             for r in runs]
-    comparisons = []
-    if control is not None and control.run is not None:
-        comparisons = [dict(an.compare(control, r, metric, alpha=cfg.alpha, seed=cfg.seed),
-                            group=r.cell.get("group"))
-                       for r in runs if r is not control and r.run is not None]
-        an.add_holm(comparisons, cfg.alpha)
+    groups = {r.label: r.cell.get("group") for r in runs}
+    comparisons = [dict(c, group=groups[c["cell"]]) for c in
+                   an.compare_all(runs, contrasts(cfg, [r.cell for r in runs]), metric,
+                                  alpha=cfg.alpha, seed=cfg.seed)]
     return {"metric": metric, "control": info.get("control"), "rows": rows,
             "vs_control": comparisons, "findings": _findings(rows, comparisons)}
 

@@ -2,6 +2,8 @@
 
 A kind module provides:
 - `build(ctx) -> Plan`: the cells (datasets + how to ask) and facts the analysis needs;
+- `contrasts(cfg, cells) -> [(base label, cell label)]`: the paired tests its analysis makes
+  (cells as the manifest describes them), which `experiment run --plan` sizes too;
 - `analyse(cfg, runs, info) -> dict`: kind-specific results from the finished cell runs;
 - `plot(summary, path) -> None`: the figure (matplotlib, imported inside);
 - `markdown(summary) -> str`: the kind's section of the report.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from promptkit.errors import BackendError, ConfigError, PromptkitError, UserError
 from promptkit.evaluation import rundir as rd_mod
-from promptkit.experiments.cells import Cell, CellRun, Context
+from promptkit.experiments.cells import Cell, CellRun, Context, Plan
 from promptkit.experiments.config import ExperimentConfig, experiment_from_dict, load_experiment
 from promptkit.experiments.registry import get_kind
 
@@ -82,7 +82,7 @@ def _run_locked(cfg: ExperimentConfig, folder: Path, *, limit, progress, notify,
     manifest["build_s"] = round(manifest.get("build_s", 0.0) + build_s, 3)
     _write(folder, manifest)
 
-    _run_cells(ctx, plan.cells, manifest, progress, notify)
+    _run_cells(ctx, plan, manifest, progress, notify)
     manifest["status"] = "complete"
     manifest["finished"] = rd_mod.now_iso()
     manifest["invocations"][-1]["finished"] = manifest["finished"]
@@ -96,14 +96,17 @@ def _run_locked(cfg: ExperimentConfig, folder: Path, *, limit, progress, notify,
     return ExperimentResult(folder, folder.name, summary, report_path)
 
 
-def _run_cells(ctx: Context, cells: list[Cell], manifest: dict, progress, notify) -> None:
-    """Each cell in turn; wall times are added up per cell across invocations."""
+def _run_cells(ctx: Context, plan: Plan, manifest: dict, progress, notify) -> None:
+    """The plan's steps in turn; wall times are added up per cell across invocations."""
     folder, cfg = ctx.run_dir, ctx.cfg
     timings = manifest.setdefault("cell_wall_s", {})
-    for number, cell in enumerate(cells, start=1):
+    numbers = {cell.label: n for n, cell in enumerate(plan.cells, start=1)}
+    askers: dict[str, object] = {}
+    for cell, upto in schedule(plan, interleave=cfg.reuse_prefix):
         t0 = time.perf_counter()
         try:
-            _run_cell(ctx, cell, number, len(cells), progress, notify)
+            _run_cell(ctx, cell, numbers[cell.label], len(plan.cells), progress, notify,
+                      upto=upto, askers=askers)
         except PromptkitError as exc:
             manifest["status"] = "stopped"
             raise _stopped(exc, cell, folder, cfg) from exc
@@ -118,25 +121,54 @@ def _run_cells(ctx: Context, cells: list[Cell], manifest: dict, progress, notify
             _write(folder, manifest)   # timings survive an interruption
 
 
-def _run_cell(ctx: Context, cell: Cell, number: int, total: int, progress, notify) -> None:
+def schedule(plan: Plan, *, interleave: bool) -> list[tuple[Cell, int | None]]:
+    """(cell, run its cases up to this many) steps; None: the whole cell.
+
+    Cell by cell, unless `interleave` and the kind named cells whose prompts for one question
+    share prefixes (`Plan.prefix_order`): those then go question by question, in that order,
+    so that each prompt follows the one it shares the longest prefix with and llama.cpp
+    evaluates only the part after it. The other cells follow, cell by cell.
+    """
+    by_label = {c.label: c for c in plan.cells}
+    shared = [by_label[label] for label in plan.prefix_order if label in by_label] \
+        if interleave else []
+    steps: list[tuple[Cell, int | None]] = []
+    longest = max((len(c.dataset.cases) for c in shared), default=0)
+    for upto in range(1, longest + 1):
+        steps += [(c, upto) for c in shared if upto <= len(c.dataset.cases)]
+    steps += [(c, None) for c in plan.cells if c not in shared]
+    return steps
+
+
+def _run_cell(ctx: Context, cell: Cell, number: int, total: int, progress, notify, *,
+              upto: int | None = None, askers: dict | None = None) -> None:
     from promptkit.evaluation.runner import run_eval
 
     cfg = ctx.cfg
+    cases = len(cell.dataset.cases)
     on_progress = None
     if progress is not None:
-        def on_progress(done: int, cases: int) -> None:
+        def on_progress(done: int, _todo: int) -> None:
             progress(number, total, cell.label, done, cases)
     eval_cfg = cell_eval_config(cfg, cell)
-    asker = ctx.pipeline(cell.prompt, mode=cell.mode, order=cell.order, k=cell.k)
+    askers = {} if askers is None else askers
+    if cell.label not in askers:
+        askers[cell.label] = ctx.pipeline(cell.prompt, mode=cell.mode, order=cell.order,
+                                          k=cell.k)
+    first = upto is None or upto == 1
 
     def cell_notify(message: str) -> None:
         # The harness's own "stopped ... run `promptkit eval run`" advice names the cell's
-        # folder; the experiment says how to resume the whole run instead.
-        if not message.startswith("stopped:"):
-            notify(f"[{cell.label}] {message}")
+        # folder; the experiment says how to resume the whole run instead. Interleaved steps
+        # report the folder and the resume once, not at every question.
+        if message.startswith("stopped:"):
+            return
+        if not first and message.startswith(("run folder:", "resuming ")):
+            return
+        notify(f"[{cell.label}] {message}")
 
     run_eval(eval_cfg, run_dir=ctx.run_dir / CELLS / cell.label, dataset=cell.dataset,
-             pipeline=asker, progress=on_progress, notify=cell_notify)
+             pipeline=askers[cell.label], progress=on_progress, notify=cell_notify, limit=upto)
 
 
 def _resume_hint(folder: Path, cfg: ExperimentConfig) -> str:

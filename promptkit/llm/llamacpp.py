@@ -164,13 +164,17 @@ class LlamaCppModel(ChatModel):
     timeout_s = None
 
     def __init__(self, name: str, *, n_ctx: int | None = None, context_window: int | None = None,
-                 n_threads: int | None = None, seed: int = 0):
+                 n_threads: int | None = None, seed: int = 0, reuse_prefix: bool = False):
         canonical, self.path, window = resolve_gguf(name)
         self.spec = f"llamacpp:{canonical}"
         # `context_window` is the name every backend takes; `n_ctx` the llama.cpp one.
         self.context_window = n_ctx or context_window or window
         self.n_threads = n_threads if n_threads is not None else default_threads()
         self.seed = seed
+        # Keep the previous call's evaluated tokens and start from the longest token prefix
+        # the new prompt shares with them (llama.cpp compares token ids, so only an identical
+        # prefix is reused). Off by default: see `_stream`.
+        self.reuse_prefix = reuse_prefix
         self._formatter = None
 
     @property
@@ -217,8 +221,12 @@ class LlamaCppModel(ChatModel):
                             hint="Shorten the input or pass fewer passages (lower -k), or load "
                                  "the model with a larger window: get_model(spec, n_ctx=4096).")
         # Without a reset, llama.cpp reuses the KV cache of the previous call's matching
-        # prefix, and the output then depends on what ran before: not reproducible.
-        llm.reset()
+        # token prefix. The reused keys and values are those of the same tokens, but computed
+        # in a different batch split, so an answer could in principle depend on what ran
+        # before; callers that order work for reuse (experiment sweeps) opt in and measure
+        # that the answers stay the same (bench/prefix_reuse.py).
+        if not self.reuse_prefix:
+            llm.reset()
         grammar = schema_grammar(params.json_schema) if params.json_schema else None
         stream = llm.create_chat_completion(
             messages=list(messages), temperature=params.temperature, top_p=params.top_p,
