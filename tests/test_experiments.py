@@ -482,3 +482,55 @@ def test_an_interleaved_experiment_resumes_mid_question(data, tmp_path):
     assert len(healthy.calls) == 6 * 6 - 7
     assert result.summary["complete"]
     assert [r["mean"] for r in result.summary["analysis"]["positions"]] == [1.0, 0.0, 0.0, 0.0]
+
+
+# ---------------------------------------------------------------- context length
+
+def _length_cfg(data, **settings):
+    return {"name": "len", "kind": "context-length", "model": "fake:echo",
+            "params": {"max_tokens": 64}, "data": {"path": str(data)},
+            "context_length": {"n_docs": [3, 5, 7], **settings}}
+
+
+def test_context_length_grows_the_same_distractors_around_the_gold(tmp_path):
+    data = _dataset(tmp_path / "qa.jsonl", n_distractors=6)
+    result = run_experiment(_length_cfg(data), tmp_path / "run",
+                            model=FunctionChatModel(first_passage_reader))
+    cells = {c["label"]: c for c in result.summary["cells"]}
+    assert sorted(cells) == sorted(f"n-{n}-gold-{w}" for n in (3, 5, 7)
+                                   for w in ("first", "middle", "last"))
+    for n in (3, 5, 7):
+        for where, at in (("first", 1), ("middle", (n - 1) // 2 + 1), ("last", n)):
+            rec = _records(result.run_dir, f"n-{n}-gold-{where}")[0]
+            ids = [c["id"] for c in rec["contexts"]]
+            assert len(ids) == n and ids.index("c0-gold") + 1 == at
+            # The distractors are the first n-1, in their given order, whatever the size.
+            assert [i for i in ids if i != "c0-gold"] == [f"c0-d{j}" for j in range(n - 1)]
+    a = result.summary["analysis"]
+    # The reader answers from the first passage: right only with the gold first, so pooled
+    # accuracy is 1/3 at every size and the effective length is the longest tried.
+    assert [round(r["mean"], 3) for r in a["lengths"]] == [0.333] * 3
+    assert a["effective"]["n_docs"] == 7 and a["effective"]["holds_throughout"]
+    tokens = [r["prompt_tokens"] for r in a["lengths"]]
+    assert tokens == sorted(tokens) and tokens[0] < tokens[-1]
+    assert len(a["comparisons"]) == 6 and all("detectable" in c for c in a["comparisons"])
+    report = result.report_path.read_text()
+    assert "Effective length" in report and "detectable" in report
+
+
+def test_context_length_effective_length_stops_where_accuracy_falls():
+    from promptkit.experiments.context_length import effective_length
+
+    lengths = [{"n_docs": 5, "mean": 0.80, "prompt_tokens": 800},
+               {"n_docs": 10, "mean": 0.77, "prompt_tokens": 1500},
+               {"n_docs": 20, "mean": 0.70, "prompt_tokens": 2900},
+               {"n_docs": 30, "mean": 0.79, "prompt_tokens": 4200}]
+    eff = effective_length(lengths, margin=0.05)
+    assert eff["n_docs"] == 10 and not eff["holds_throughout"]   # 20 falls below 0.75
+    assert effective_length(lengths, margin=0.2)["n_docs"] == 30
+
+
+def test_context_length_needs_enough_distractors_for_the_largest_size(tmp_path):
+    data = _dataset(tmp_path / "qa.jsonl", n_distractors=3)
+    with pytest.raises(UserError, match="fewer than 6 distractors"):
+        run_experiment(_length_cfg(data), tmp_path / "run", model=FakeChatModel(default="x"))

@@ -148,6 +148,29 @@ class PromptKindsSettings(_Strict):
     contexts: Literal["gold", "all"] = "gold"   # passages each question is asked with
 
 
+class ContextLengthSettings(_Strict):
+    n_docs: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=2)
+    positions: list[Literal["first", "middle", "last"]] = Field(
+        default_factory=lambda: ["first", "middle", "last"], min_length=1)
+    # Effective length: the longest context whose pooled accuracy stays within this many
+    # points (0-1 scale) of the shortest context's.
+    margin: float = Field(default=0.05, ge=0.0, le=1.0)
+
+    @field_validator("n_docs")
+    @classmethod
+    def _sizes(cls, value):
+        if any(n < 2 for n in value) or len(set(value)) != len(value):
+            raise ValueError("must be distinct numbers of passages, each at least 2")
+        return sorted(value)
+
+    @field_validator("positions")
+    @classmethod
+    def _distinct(cls, value):
+        if len(set(value)) != len(value):
+            raise ValueError("must name each gold position once")
+        return value
+
+
 class KVSettings(_Strict):
     n_pairs: int = Field(default=10, ge=2)          # key-value pairs shown (LITM used 75-300)
     positions: list[int] | None = None              # where the asked key sits; None: spread
@@ -174,6 +197,8 @@ KINDS: dict[str, Kind] = {
     "prompt-kinds": Kind("promptkit.experiments.prompt_kinds", "prompt_kinds",
                          PromptKindsSettings),
     "kv": Kind("promptkit.experiments.kv", "kv", KVSettings),
+    "context-length": Kind("promptkit.experiments.context_length", "context_length",
+                           ContextLengthSettings),
 }
 
 
@@ -227,6 +252,7 @@ class ExperimentConfig(_Strict):
     ordering: OrderingSettings | None = None
     prompt_kinds: PromptKindsSettings | None = None
     kv: KVSettings | None = None
+    context_length: ContextLengthSettings | None = None
 
     _source: str | None = PrivateAttr(default=None)
 

@@ -60,7 +60,7 @@ def build(ctx: Context) -> Plan:
         cells.append(Cell(f"key-at-{p}", f"key at {p + 1} of {n}",
                           make_dataset(f"key-at-{p}", cases, cfg.data.path, basis), cfg.prompt,
                           cfg.prompt, k=1, group="position", meta={"position": p}))
-    position._check_fit(ctx, cells[-1])
+    position.check_fit(ctx, cells[-1])
     note = f"{len(records)} records, {n} pairs each"
     ctx.notify(f"kv: {note}")
     return Plan(cells, {"n_docs": n, "positions": positions, "unit": "asked key",

@@ -35,13 +35,13 @@ def build(ctx: Context) -> Plan:
                           path=cfg.source, field="position.positions")
     ds = load_cases(cfg)
     truncate = Truncator(ctx.count_tokens, cfg.data.passage_tokens)
-    distractors_for = _distractor_source(ctx)
+    distractors_for = distractor_source(ctx, n)
     sel = Selection()
     for case in ds.cases:
         if ctx.limit is not None and len(sel.cases) >= ctx.limit:
             break
         sel.seen += 1
-        built, why = _build_case(case, n, truncate, distractors_for)
+        built, why = build_case(case, n, truncate, distractors_for)
         if built is None:
             sel.skipped[why] += 1
         else:
@@ -58,7 +58,7 @@ def build(ctx: Context) -> Plan:
         cells.append(Cell(f"gold-at-{p}", f"gold at {p + 1} of {n}",
                           make_dataset(f"gold-at-{p}", cases, ds.path, basis), cfg.prompt,
                           cfg.prompt, k=n, group="position", meta={"position": p}))
-    _check_fit(ctx, cells[0])
+    check_fit(ctx, cells[0])
     if s.closed_book:
         cases = [with_contexts(c, None) for c, _g, _d in sel.cases]
         cells.append(Cell("closed-book", "closed-book (no passages)",
@@ -84,7 +84,7 @@ def prefix_order(positions: list[int], *, oracle: bool) -> list[str]:
     return labels + (["oracle"] if oracle and 0 in positions else [])
 
 
-def _build_case(case, n: int, truncate, candidates_for):
+def build_case(case, n: int, truncate, candidates_for):
     """(case, gold passage, distractors) or (None, reason it cannot be used).
 
     The gold passage is the case's own (LITM) or, from a collection, the best-ranked gold
@@ -115,8 +115,9 @@ def _build_case(case, n: int, truncate, candidates_for):
     return None, f"with fewer than {n - 1} distractors free of the answer"
 
 
-def _distractor_source(ctx: Context):
-    """Callable case -> candidate passages, best first: its own, or retrieved once."""
+def distractor_source(ctx: Context, n: int):
+    """Callable case -> candidate passages (enough for `n` passages), best first: its own, or
+    retrieved once."""
     cfg = ctx.cfg
     if cfg.retrieval.source != "collection":
         return lambda case: case.contexts or []
@@ -124,10 +125,10 @@ def _distractor_source(ctx: Context):
 
     search = collection_retriever(cfg)
     # Answer-bearing hits are skipped, so ask for well over N-1.
-    return lambda case: search(case.question, 3 * cfg.position.n_docs + 10)
+    return lambda case: search(case.question, 3 * n + 10)
 
 
-def _check_fit(ctx: Context, cell: Cell) -> None:
+def check_fit(ctx: Context, cell: Cell) -> None:
     """Stop before any model call when N passages overflow the window (packing would drop some)."""
     from promptkit.pipeline.pack import ContextChunk, pack
 
