@@ -422,7 +422,7 @@ def test_a_changed_limit_extends_or_narrows_the_same_folder(data, tmp_path):
 
 def _shared_prefix(a: str, b: str) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
@@ -450,9 +450,9 @@ def test_cells_sharing_prefixes_run_question_by_question_with_the_same_answers(d
     assert order[-6:] == ["closed-book"] * 6
     assert [gold_at(c.messages) for c in by_cell.calls][:6] == ["gold-at-0"] * 6
     shared = [_shared_prefix(x.user_text, y.user_text) for x, y in
-              zip(interleaved.calls, interleaved.calls[1:])]
+              zip(interleaved.calls, interleaved.calls[1:], strict=False)]
     shared_by_cell = [_shared_prefix(x.user_text, y.user_text) for x, y in
-                      zip(by_cell.calls, by_cell.calls[1:])]
+                      zip(by_cell.calls, by_cell.calls[1:], strict=False)]
     assert sum(shared) > 1.5 * sum(shared_by_cell)
     for cell in a.summary["cells"]:
         recs_a = {r["id"]: r["answer"] for r in _records(a.run_dir, cell["label"])}

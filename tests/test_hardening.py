@@ -133,7 +133,7 @@ def test_credentials_in_a_model_url_stay_out_of_suite_baselines(tmp_path, fault_
     suite_file = tmp_path / "suites" / "s.yaml"
     suite_file.parent.mkdir()
     suite_file.write_text(one_case_suite("s", model=f"openai:m@{secret_url}?token=t0ken"))
-    runner = SuiteRunner(load_suite(suite_file), mode="live")
+    runner = SuiteRunner(load_suite(suite_file), mode="off")
     result = runner.run_case("ok", "rag-answer@2")
     assert result.passed, result.report()
     path = tmp_path / "baselines" / "s.json"

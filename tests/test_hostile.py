@@ -243,10 +243,10 @@ ROWS = [
     # ---- test (regression suites) --------------------------------------------------------
     Row("test-file-outside-the-suite-rule", ["test", "<not_a_suite>"],
         2, ("no suite cases found", "*.suite.yaml", "promptkit_suites")),
-    Row("test-suite-unknown-prompt", ["test", "<suite_bad_prompt>", "--mode", "live"],
+    Row("test-suite-unknown-prompt", ["test", "<suite_bad_prompt>", "--mode", "off"],
         2, ("badprompt.yaml", "unknown prompt 'rag-answr'", "did you mean 'rag-answer'"),
         own_process=True),
-    Row("test-suite-unknown-model", ["test", "<suite_bad_model>", "--mode", "live"],
+    Row("test-suite-unknown-model", ["test", "<suite_bad_model>", "--mode", "off"],
         2, ("badmodel.yaml", "unknown model backend 'nosuch'"), own_process=True),
 ]
 

@@ -244,7 +244,8 @@ def test_a_user_suite_runs_with_the_plugin(installed):
     assert (run / "recordings" / "faq.jsonl").is_file()
     # Plain pytest under CI: the plugin comes through the wheel's entry point, configured by the
     # ini, and replays what the CLI recorded (CI=true picks replay whatever the outer CI sets).
-    ci_env = {k: v for k, v in env.items() if k != "PROMPTKIT_SUITE_MODE"} | {"CI": "true"}
+    ci_env = {k: v for k, v in env.items()
+              if k not in ("PROMPTKIT_SUITE_MODE", "PROMPTKIT_CACHE_MODE")} | {"CI": "true"}
     plain = _sh([str(installed["python"]), "-m", "pytest", "-q", "-p", "no:cacheprovider",
                  "checks", "test_unrelated.py"], run, ci_env)
     assert "5 passed" in plain.stdout      # a case and a gate per prompt, and the plain test

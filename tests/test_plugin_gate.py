@@ -56,7 +56,7 @@ def setup(pytester, critical_first: bool = False):
 
 
 def run(pytester, *args):
-    return pytester.runpytest("-p", "no:cacheprovider", "--promptkit-mode", "live",
+    return pytester.runpytest("-p", "no:cacheprovider", "--promptkit-mode", "off",
                               "-W", "ignore::pytest.PytestAssertRewriteWarning", *args)
 
 
@@ -107,7 +107,7 @@ def test_a_critical_case_fails_even_when_the_gate_would_not(pytester):
     worse = run(pytester, "--promptkit-prompt", "worse@1", "-k", "fact-1 or unknowable or gate")
     worse.assert_outcomes(failed=1, passed=1, xfailed=1, deselected=N_FACTS - 1)
     out = worse.stdout.str()
-    assert "case 'fact-1' with worse@1 on fake:echo (live mode) [critical]" in out
+    assert "case 'fact-1' with worse@1 on fake:echo (off mode) [critical]" in out
     # Two cases are too few for the paired test to call it worse: the critical case decides.
     assert "Dataset too small" in out
 
@@ -126,8 +126,8 @@ def test_two_prompt_versions_side_by_side_with_the_paired_verdict(pytester):
     assert "- **facts** `worse@1` vs `rag-answer@2`: fail where `rag-answer@2` passes (8): " \
            "fact-1, fact-2" in md
     out = result.stdout.str()
-    assert "facts  rag-answer@2  live  9      8       1" in out
-    assert "facts  worse@1       live  9      0       9" in out
+    assert "facts  rag-answer@2  off   9      8       1" in out
+    assert "facts  worse@1       off   9      0       9" in out
     assert "facts: worse@1 vs rag-answer@2: pass rate 0.00 vs 0.89, score 0.000 vs 0.889" in out
     assert "exact McNemar on pass/fail, p = 0.00781 at alpha 0.05: worse@1 is worse" in out
     assert "fails where rag-answer@2 passes (8): fact-1, fact-2" in out
@@ -136,7 +136,7 @@ def test_two_prompt_versions_side_by_side_with_the_paired_verdict(pytester):
 def result(case_id: str, passed: bool, status_error: str | None = None) -> CaseResult:
     from promptkit.testing.assertions import Outcome
 
-    r = CaseResult("s", case_id, "p@1", "h", "fake:x", "live", False,
+    r = CaseResult("s", case_id, "p@1", "h", "fake:x", "off", False,
                    [RepeatResult("t", [Outcome("contains", "c", passed, "m")])])
     r.error = status_error
     return r
@@ -161,7 +161,7 @@ def test_pass_score_and_the_score_metric():
     def partial(case_id: str, key_term: bool) -> CaseResult:
         outcomes = [Outcome("icontains-any", "key", key_term, "m", weight=2),
                     Outcome("cites", "cites", False, "m")]
-        return CaseResult("s", case_id, "p@1", "h", "fake:x", "live", False,
+        return CaseResult("s", case_id, "p@1", "h", "fake:x", "off", False,
                           [RepeatResult("t", outcomes, pass_score=0.6)])
 
     good = [partial(f"c{i}", True) for i in range(10)]

@@ -102,7 +102,7 @@ def test_junit_xml_and_markdown_summary_for_ci(pytester):
     import xml.etree.ElementTree as ET
 
     write_suite(pytester)
-    result = run(pytester, "--promptkit-mode", "live", "--junit-xml", "out/junit.xml",
+    result = run(pytester, "--promptkit-mode", "off", "--junit-xml", "out/junit.xml",
                  "--promptkit-summary-md", "out/summary.md")
     result.assert_outcomes(passed=2, failed=1)
     cases = {c.get("name"): c for c in ET.parse(pytester.path / "out" / "junit.xml").iter(
@@ -115,7 +115,7 @@ def test_junit_xml_and_markdown_summary_for_ci(pytester):
                      "critical": "false"}
     md = (pytester.path / "out" / "summary.md").read_text()
     assert md.startswith("## promptkit suites: ❌ failed (exit code 1)")
-    assert "| mini | `rag-answer@2` | live | 2 | 1 | 1 | 0 | 0 | 0.50 | 0.750 | - |" in md
+    assert "| mini | `rag-answer@2` | off | 2 | 1 | 1 | 0 | 0 | 0.50 | 0.750 | - |" in md
     assert "### Cases not passing" in md
     assert "- FAILED `mini::missing` (`rag-answer@2`): contains-any ['1843']" in md
 
@@ -133,23 +133,23 @@ def test_two_prompt_versions_make_parametrised_ids(pytester):
 
 def test_a_failing_case_reports_each_assertion_and_the_output(pytester):
     write_suite(pytester)
-    result = run(pytester, "--promptkit-mode", "live")
+    result = run(pytester, "--promptkit-mode", "off")
     assert result.ret == 1
     result.assert_outcomes(passed=2, failed=1)
     out = result.stdout.str()
-    assert "case 'missing' with rag-answer@2 on fake:echo (live mode)" in out
+    assert "case 'missing' with rag-answer@2 on fake:echo (off mode)" in out
     assert "FAIL  contains-any ['1843']: none found" in out
     assert "PASS  length <= 5000 chars" in out
     assert "  | [1] (context 1) It was long ago." in out          # the output judged
     assert "Traceback" not in out
     # The summary table ends the run.
     assert "suite  prompt        mode  cases  passed  failed" in out
-    assert "mini   rag-answer@2  live  2      1       1" in out
+    assert "mini   rag-answer@2  off   2      1       1" in out
 
 
 def test_a_malformed_suite_is_a_collection_error_naming_file_case_and_field(pytester):
     write_suite(pytester, SUITE.replace("type: contains-any", "type: contains_any"))
-    result = run(pytester, "--promptkit-mode", "live")
+    result = run(pytester, "--promptkit-mode", "off")
     assert result.ret == 2   # interrupted by a collection error: a user mistake
     out = result.stdout.str()
     assert "mini.yaml:17: field 'cases[1].assert[0].type': case 'missing':" in out
@@ -174,7 +174,7 @@ def test_an_unexpected_error_in_one_suite_is_that_suite_s_error_not_internal(pyt
     monkeypatch.setattr(suite_mod, "load_suite", load)
     write_suite(pytester)
     write_suite(pytester, name="broken.yaml")
-    result = run(pytester, "--promptkit-mode", "live")
+    result = run(pytester, "--promptkit-mode", "off")
     out = result.stdout.str() + result.stderr.str()
     assert "INTERNALERROR" not in out
     assert result.ret == pytest.ExitCode.INTERRUPTED   # 2: a collection error, as for bad YAML
@@ -206,11 +206,17 @@ def test_record_then_replay(pytester):
 
 def test_the_mode_also_comes_from_the_environment(pytester, monkeypatch):
     write_suite(pytester)
-    monkeypatch.setenv("PROMPTKIT_SUITE_MODE", "replay")
+    monkeypatch.delenv("PROMPTKIT_SUITE_MODE", raising=False)
+    monkeypatch.setenv("PROMPTKIT_CACHE_MODE", "replay")
     assert "replay mode" in run(pytester).stdout.str()
-    monkeypatch.setenv("PROMPTKIT_SUITE_MODE", "sideways")
+    monkeypatch.setenv("PROMPTKIT_CACHE_MODE", "sideways")
     result = run(pytester)
     assert result.ret == 2 and "suite mode 'sideways' is not one of" in result.stdout.str()
+    # The old variable still works for a release, and says what replaces it.
+    monkeypatch.delenv("PROMPTKIT_CACHE_MODE")
+    monkeypatch.setenv("PROMPTKIT_SUITE_MODE", "replay")
+    old = run(pytester).stdout.str()
+    assert "replay mode" in old and "PROMPTKIT_SUITE_MODE is deprecated" in old
 
 
 FLAKY = """\
@@ -288,7 +294,7 @@ def test_a_prompt_version_without_context_runs_closed_book(pytester):
     seen = []
     model = FunctionChatModel(lambda messages, params: seen.append(messages) or "Lovelace",
                               spec="fake:echo")
-    runner = SuiteRunner(load_suite(path), mode="live", model=model)
+    runner = SuiteRunner(load_suite(path), mode="off", model=model)
     result = runner.run_case("found", "closed-book@1")
     assert result.status == "failed"          # answered right, but with nothing to cite
     assert [o.passed for o in result.runs[0].outcomes] == [True, False]

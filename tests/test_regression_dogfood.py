@@ -37,6 +37,7 @@ def suite_home(tmp_path_factory):
 def replay(pytester, monkeypatch, home: Path, *args: str):
     monkeypatch.setenv("PROMPTKIT_HOME", str(home))
     monkeypatch.delenv("PROMPTKIT_SUITE_MODE", raising=False)
+    monkeypatch.delenv("PROMPTKIT_CACHE_MODE", raising=False)
     return pytester.runpytest(str(SUITE), "--promptkit-mode", "replay", "-p", "no:cacheprovider",
                               "-W", "ignore::pytest.PytestAssertRewriteWarning", "-rx", *args)
 

@@ -52,11 +52,11 @@ def test_exit_codes_and_the_summary_table(tmp_path):
     suites = tmp_path / "suites"
     suites.mkdir()
     (suites / "cli.yaml").write_text(SUITE)
-    ok = promptkit(tmp_path, "suites/cli.yaml", "--mode", "live")
+    ok = promptkit(tmp_path, "suites/cli.yaml", "--mode", "off")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "cli    rag-answer@2  live  1      1       0" in ok.stdout
+    assert "cli    rag-answer@2  off   1      1       0" in ok.stdout
     (suites / "cli.yaml").write_text(SUITE.replace("answers: [Lovelace]", "answers: [Babbage]"))
-    failing = promptkit(tmp_path, "suites", "--mode", "live", "--junit-xml", "junit.xml",
+    failing = promptkit(tmp_path, "suites", "--mode", "off", "--junit-xml", "junit.xml",
                         "--summary-md", "summary.md")
     assert failing.returncode == 1
     assert "FAIL  icontains-any ['Babbage']: none found" in failing.stdout

@@ -9,7 +9,7 @@ import pytest
 from promptkit.errors import ReplayMissError
 from promptkit.llm.base import GenParams
 from promptkit.llm.cache import request_key
-from promptkit.testing import FunctionChatModel
+from promptkit.testing import FakeChatModel, FunctionChatModel
 from promptkit.testing.suite_recordings import Recordings, resolve_mode
 
 MESSAGES = [{"role": "system", "content": "Be brief."},
@@ -138,13 +138,47 @@ def test_a_corrupt_recordings_line_is_located(tmp_path):
 
 def test_mode_resolution(monkeypatch):
     monkeypatch.delenv("PROMPTKIT_SUITE_MODE", raising=False)
+    monkeypatch.delenv("PROMPTKIT_CACHE_MODE", raising=False)
     monkeypatch.delenv("CI", raising=False)
-    assert resolve_mode() == "live"
+    assert resolve_mode() == "off"
     monkeypatch.setenv("CI", "true")
     assert resolve_mode() == "replay"
-    monkeypatch.setenv("PROMPTKIT_SUITE_MODE", "record")
+    monkeypatch.setenv("PROMPTKIT_CACHE_MODE", "record")   # one variable for cache and suites
     assert resolve_mode() == "record"
-    assert resolve_mode("live") == "live"
-    monkeypatch.setenv("PROMPTKIT_SUITE_MODE", "replya")
-    with pytest.raises(Exception, match="not one of: replay, record, live"):
+    assert resolve_mode("read-write") == "read-write"
+    monkeypatch.setenv("PROMPTKIT_CACHE_MODE", "replya")
+    with pytest.raises(Exception, match="not one of: off, read-write, record, replay"):
         resolve_mode()
+
+
+def test_old_mode_words_still_work_with_a_deprecation_warning(monkeypatch):
+    monkeypatch.delenv("PROMPTKIT_CACHE_MODE", raising=False)
+    with pytest.warns(FutureWarning, match="'live' is now called 'off'"):
+        assert resolve_mode("live") == "off"
+    monkeypatch.setenv("PROMPTKIT_SUITE_MODE", "record")
+    monkeypatch.setenv("PROMPTKIT_CACHE_MODE", "replay")
+    with pytest.warns(FutureWarning, match=r"PROMPTKIT_SUITE_MODE is deprecated: set "
+                                           r"\$PROMPTKIT_CACHE_MODE=record"):
+        assert resolve_mode() == "record"       # the old, suite-only variable still wins
+
+
+def test_read_write_replays_what_is_recorded_and_records_the_rest(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    first = FakeChatModel(default="first answer")
+    rec = Recordings(path, "record")
+    first.cache = rec
+    first.generate(MESSAGES, GenParams())
+    rec.save()
+    other = [{"role": "user", "content": "a question not recorded yet"}]
+    model = FakeChatModel(default="new answer")
+    rw = Recordings(path, "read-write")
+    model.cache = rw
+    assert model.generate(MESSAGES, GenParams()).text == "first answer"   # replayed
+    assert model.generate(other, GenParams()).text == "new answer"        # asked, recorded
+    assert len(model.calls) == 1
+    rw.save()
+    replayed = FakeChatModel(default="unused")
+    replayed.cache = Recordings(path, "replay")
+    assert [replayed.generate(m, GenParams()).text for m in (MESSAGES, other)] == \
+        ["first answer", "new answer"]
+    assert replayed.calls == []

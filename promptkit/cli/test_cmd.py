@@ -65,8 +65,10 @@ def test(
     suites: Annotated[list[Path] | None, typer.Argument(
         help="Suite files or folders (default: eval/suites).", show_default=False)] = None,
     mode: Annotated[str | None, typer.Option(
-        "--mode", help="replay (recorded answers), record (call the model, save answers) or "
-                       "live. Default: $PROMPTKIT_SUITE_MODE, else replay under CI, else live.")
+        "--mode", help="replay (recorded answers), record (call the model, save answers), "
+                       "read-write (replay what is recorded, record the rest) or off (call the "
+                       "model, save nothing). Default: $PROMPTKIT_CACHE_MODE, else replay under "
+                       "CI, else off.")
     ] = None,
     prompt: Annotated[list[str] | None, typer.Option(
         "--prompt", help="Prompt version to test instead of the suite's (NAME@VERSION); give it "
@@ -96,8 +98,8 @@ def test(
 
     from promptkit.errors import MissingDependencyError, UserError
 
-    if mode is not None and mode not in ("replay", "record", "live"):
-        raise UserError(f"--mode '{mode}' is not one of: replay, record, live")
+    if mode is not None and mode not in ("replay", "record", "read-write", "off", "live"):
+        raise UserError(f"--mode '{mode}' is not one of: replay, record, read-write, off")
     args = pytest_args(list(suites or []), mode=mode, prompts=list(prompt or []), bless=bless,
                        repeats=repeats, select=select, report=report, verbose=verbose,
                        extra=shlex.split(pytest_extra or ""), junit_xml=junit_xml,

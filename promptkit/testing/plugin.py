@@ -6,7 +6,8 @@ it collects only the suites it is told about: paths in the `promptkit_suites` in
 paths given with --promptkit-suite (what `promptkit test` passes), and YAML files named on
 the command line. In a suite folder, its YAML files are suites, and so is any `*.suite.yaml`
 below it. Each suite becomes `suite.yaml::case` items, plus one `gate` item per prompt version
-that compares the run with the blessed baseline. Options: --promptkit-mode replay|record|live,
+that compares the run with the blessed baseline. Options:
+--promptkit-mode replay|record|read-write|off,
 --promptkit-prompt NAME@VERSION (repeatable: side-by-side comparison), --promptkit-repeats N,
 --promptkit-bless, --promptkit-report FILE, --promptkit-summary-md FILE (Markdown for a CI job
 summary or a pull-request comment).
@@ -32,9 +33,12 @@ _FLAKY = ("promptkit", "flaky")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("promptkit", "promptkit regression suites")
-    group.addoption("--promptkit-mode", default=None, choices=("replay", "record", "live"),
-                    help="replay recorded responses, record them from the live model, or run "
-                         "live (default: $PROMPTKIT_SUITE_MODE, else replay under CI, else live)")
+    group.addoption("--promptkit-mode", default=None,
+                    choices=("replay", "record", "read-write", "off", "live"),
+                    help="replay recorded responses, record them from the model, read-write "
+                         "(replay what is recorded, record the rest) or off (the model answers "
+                         "every call; 'live' is its deprecated name). Default: "
+                         "$PROMPTKIT_CACHE_MODE, else replay under CI, else off")
     group.addoption("--promptkit-prompt", action="append", default=[], metavar="NAME@VERSION",
                     help="prompt version to test instead of the suite's own; repeat to compare")
     group.addoption("--promptkit-repeats", type=int, default=None, metavar="N",
@@ -302,7 +306,7 @@ def promptkit_replay(request: pytest.FixtureRequest):
     """Record/replay for hand-written tests: `model = promptkit_replay.model("ollama:llama3.2")`.
 
     Answers live in `recordings/<test module>.jsonl` beside the test file; the mode comes from
-    --promptkit-mode / $PROMPTKIT_SUITE_MODE (replay under CI), as for suites.
+    --promptkit-mode / $PROMPTKIT_CACHE_MODE (replay under CI), as for suites.
     """
     from promptkit.testing.suite_recordings import Recordings, ReplaySession, fixture_hint
 

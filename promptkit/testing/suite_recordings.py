@@ -5,8 +5,12 @@ Each line is one response, keyed by the LLM cache's own `request_key` (model spe
 it. The object plugs into `ChatModel.cache` (the same `consults` / `lookup` / `stores` / `store`
 calls as `ResponseCache`), so every backend records and replays through one path.
 
-Modes: `replay` answers only from the file (a miss is an error saying how to record),
-`record` calls the model and rewrites the entries of the cases it ran, `live` uses neither.
+Modes are the response cache's: `replay` answers only from the file (a miss is an error saying
+how to record), `record` calls the model and rewrites the entries of the cases it ran,
+`read-write` answers what is recorded and records what is not, `off` uses neither (the model
+answers every call). One variable chooses the mode for suites and the response cache alike,
+$PROMPTKIT_CACHE_MODE; suites default to replay under CI and off elsewhere. The older words
+(`live`, $PROMPTKIT_SUITE_MODE) still work for one release, with a deprecation warning.
 Credentials never reach the file: URLs in specs are stripped, and the values of secret-looking
 environment variables and API-key-shaped strings are masked in everything written.
 """
@@ -16,16 +20,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from promptkit.choices import CACHE_MODES as MODES
 from promptkit.errors import ReplayMissError, UserError
 from promptkit.llm.base import Generation, GenParams, Message
-from promptkit.llm.cache import request_key
+from promptkit.llm.cache import ENV_VAR, request_key
 from promptkit.llm.redact import public_spec
 
-MODES = ("replay", "record", "live")
-ENV_VAR = "PROMPTKIT_SUITE_MODE"
+OLD_ENV_VAR = "PROMPTKIT_SUITE_MODE"      # deprecated: $PROMPTKIT_CACHE_MODE says it for all
+OLD_NAMES = {"live": "off"}               # deprecated mode words -> today's
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _SECRET_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|Bearer\s+[A-Za-z0-9._~+/-]{16,}=*)")
 _FIELDS = ("case", "prompt", "role", "repeat", "key", "model", "params", "messages", "text",
@@ -34,19 +40,36 @@ _FIELDS = ("case", "prompt", "role", "repeat", "key", "model", "params", "messag
 
 
 def resolve_mode(explicit: str | None = None) -> str:
-    """--promptkit-mode, else $PROMPTKIT_SUITE_MODE, else replay under CI and live elsewhere."""
-    mode = explicit or os.environ.get(ENV_VAR) or ("replay" if os.environ.get("CI") else "live")
+    """--mode / --promptkit-mode, else $PROMPTKIT_CACHE_MODE, else replay under CI and off
+    elsewhere. $PROMPTKIT_SUITE_MODE, when set, still comes before $PROMPTKIT_CACHE_MODE (for
+    one release, with a deprecation warning), and `live` still means `off`."""
+    old = os.environ.get(OLD_ENV_VAR)
+    if not explicit and old:
+        deprecated(f"${OLD_ENV_VAR} is deprecated: set ${ENV_VAR}={OLD_NAMES.get(old, old)} "
+                   "(one variable for suites and the response cache)")
+    mode = explicit or old or os.environ.get(ENV_VAR) or \
+        ("replay" if os.environ.get("CI") else "off")
+    if mode in OLD_NAMES:
+        deprecated(f"mode '{mode}' is now called '{OLD_NAMES[mode]}'")
+        mode = OLD_NAMES[mode]
     if mode not in MODES:
         raise UserError(f"suite mode '{mode}' is not one of: {', '.join(MODES)}",
-                        hint=f"Use --mode replay|record|live (pytest: --promptkit-mode, "
-                             f"or ${ENV_VAR}).")
+                        hint=f"Use --mode replay|record|read-write|off (pytest: "
+                             f"--promptkit-mode, or ${ENV_VAR}).")
     return mode
+
+
+def deprecated(message: str) -> None:
+    """A deprecation users see (FutureWarning is shown by default); the old form still works."""
+    warnings.warn(f"{message}; the old form will stop working in the next release.",
+                  FutureWarning, stacklevel=3)
 
 
 def record_hint(suite_path: str | Path) -> str:
     return (f"Record it against the live model, then commit the recordings file:\n"
             f"  promptkit test {suite_path} --mode record\n"
-            f"(or: pytest {suite_path} --promptkit-mode record, or {ENV_VAR}=record)")
+            f"(or: pytest {suite_path} --promptkit-mode record, or {ENV_VAR}=record;\n"
+            f" --mode read-write records only what is missing)")
 
 
 def fixture_hint(nodeid: str) -> str:
@@ -70,6 +93,7 @@ class Recordings:
     """One suite's recordings file in one mode; plugs into `ChatModel.cache`."""
 
     def __init__(self, path: str | Path, mode: str, *, hint: str | None = None):
+        mode = OLD_NAMES.get(mode, mode)
         if mode not in MODES:
             raise UserError(f"recordings mode '{mode}' is not one of: {', '.join(MODES)}")
         self.path, self.mode = Path(path), mode
@@ -88,13 +112,15 @@ class Recordings:
 
     @property
     def consults(self) -> bool:
-        return self.mode == "replay"
+        return self.mode in ("replay", "read-write")
 
     def stores(self, params: GenParams) -> bool:
-        return self.mode == "record"
+        return self.mode in ("record", "read-write")
 
-    def lookup(self, spec: str, params: GenParams, messages: Sequence[Message]) -> Generation:
-        """The recorded response for this request and repeat; a miss raises ReplayMissError."""
+    def lookup(self, spec: str, params: GenParams,
+               messages: Sequence[Message]) -> Generation | None:
+        """The recorded response for this request and repeat; a miss raises ReplayMissError
+        (read-write: None, and the model answers)."""
         key = request_key(spec, params, messages)
         entries = self._load()
         repeat = int(self.tag.get("repeat") or 0)
@@ -102,6 +128,8 @@ class Recordings:
         if entry is None and params.deterministic:
             entry = entries.get((key, 0))   # a deterministic answer is the same every repeat
         if entry is None:
+            if self.mode == "read-write":
+                return None
             raise self._miss(key, spec, messages, repeat)
         self._served = entry
         return Generation(text=entry["text"], model=spec, prompt_tokens=entry.get("prompt_tokens"),
@@ -124,10 +152,13 @@ class Recordings:
 
     # ---- retrieval: the passages a case was shown ----------------------------------------
 
-    def lookup_hits(self, key: str, request: dict) -> list[dict]:
-        """The recorded search results for `key`; a miss raises ReplayMissError."""
+    def lookup_hits(self, key: str, request: dict) -> list[dict] | None:
+        """The recorded search results for `key`; a miss raises ReplayMissError (read-write:
+        None, and the search runs)."""
         entry = self._load().get((key, 0))
         if entry is None:
+            if self.mode == "read-write":
+                return None
             raise self._retrieval_miss(key, request)
         return [dict(h) for h in entry["hits"]]
 
@@ -141,7 +172,7 @@ class Recordings:
     def _put(self, entry: dict) -> None:
         entries = self._load()
         group = _group(entry)
-        if group not in self._rerecorded:
+        if self.mode == "record" and group not in self._rerecorded:
             # First entry of this group (case + prompt, or case retrieval) in this run: the old
             # ones (other prompt text, other repeats) are stale, so the file never piles up.
             for k in [k for k, e in entries.items() if _group(e) == group]:
@@ -161,8 +192,9 @@ class Recordings:
         return len(self._load())
 
     def save(self) -> None:
-        """Write the file (record mode), sorted so re-recording an unchanged suite is no diff."""
-        if self.mode != "record" or not self.dirty:
+        """Write the file (record and read-write modes), sorted so re-recording an unchanged
+        suite is no diff."""
+        if self.mode not in ("record", "read-write") or not self.dirty:
             return
         entries = sorted(self._load().values(),
                          key=lambda e: (str(e.get("case")), str(e.get("prompt") or ""),
@@ -276,10 +308,10 @@ class ReplaySession:
         from promptkit.llm.specs import get_model
 
         model = get_model(spec, cache_mode="off", **options)
-        model.cache = None if self.mode == "live" else self.recordings
+        model.cache = None if self.mode == "off" else self.recordings
         return model
 
     def attach(self, model):
         """Wire an existing ChatModel (e.g. a fake) to the recordings; returns it."""
-        model.cache = None if self.mode == "live" else self.recordings
+        model.cache = None if self.mode == "off" else self.recordings
         return model

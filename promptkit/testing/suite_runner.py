@@ -236,7 +236,7 @@ class SuiteRunner:
                 from promptkit.llm.specs import get_model
 
                 model = get_model(spec, cache_mode="off")
-            model.cache = None if self.mode == "live" else self.recordings
+            model.cache = None if self.mode == "off" else self.recordings
             self._models[spec] = model
         return self._models[spec]
 

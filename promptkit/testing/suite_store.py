@@ -76,10 +76,12 @@ class SuiteRetrieval:
         request = self.request(query, options)
         key = hashlib.sha256(json.dumps({"v": KEY_VERSION, **request}, sort_keys=True,
                                         ensure_ascii=False).encode()).hexdigest()
-        if self.recordings.mode == "replay":
-            return self.recordings.lookup_hits(key, request)
+        if self.recordings.consults:
+            recorded = self.recordings.lookup_hits(key, request)
+            if recorded is not None:
+                return recorded
         hits = [self._plain(h) for h in self._collection().search(query, **options)]
-        if self.recordings.mode == "record":
+        if self.recordings.stores(None):
             self.recordings.store_hits(key, request, hits)
         return hits
 
@@ -132,12 +134,14 @@ class SuiteReranker(Reranker):
                    "texts": "sha256:" + digest[:32]}
         key = hashlib.sha256(json.dumps({"v": KEY_VERSION, **request}, sort_keys=True,
                                         ensure_ascii=False).encode()).hexdigest()
-        if self.recordings.mode == "replay":
-            return [float(h["score"]) for h in self.recordings.lookup_hits(key, request)]
+        if self.recordings.consults:
+            recorded = self.recordings.lookup_hits(key, request)
+            if recorded is not None:
+                return [float(h["score"]) for h in recorded]
         from promptkit.retrieval.rerank import get_reranker
 
         scores = get_reranker(self.source).score(query, texts)
-        if self.recordings.mode == "record":
+        if self.recordings.stores(None):
             self.recordings.store_hits(key, request, [{"id": str(i), "text": "", "score": s}
                                                       for i, s in enumerate(scores)])
         return scores
