@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,6 +58,45 @@ class RunDir:
 
     def exists(self) -> bool:
         return (self.path / MANIFEST).is_file()
+
+    def start_or_resume(self, *, fingerprint: str, config: dict,
+                        manifest: Callable[[dict], dict], invocation: dict | None = None,
+                        check: Callable[[dict], None] | None = None,
+                        manifest_name: str = MANIFEST) -> bool:
+        """The run folder lifecycle's first step, for evaluation and experiment runs alike.
+
+        A folder that holds a run is resumed only by the settings that started it (same
+        `fingerprint`, then the caller's `check` of the old manifest) and gets a new entry in
+        `invocations`; otherwise the folder is created with `config.yaml` (credentials
+        stripped: run folders are meant to be shared and committed) and the manifest that
+        `manifest(public config)` describes. Returns True when the run is new.
+        """
+        import yaml
+
+        from promptkit.llm.redact import public_data
+
+        invocation = invocation or {"started": now_iso()}
+        if (self.path / manifest_name).is_file():
+            old = self.read_json(manifest_name)
+            if old.get("fingerprint") != fingerprint:
+                raise ConfigError("this folder holds a run of different settings",
+                                  path=str(self.path),
+                                  hint="Resume only with the config that started it, or pick "
+                                       "a new --run-dir.")
+            if check is not None:
+                check(old)
+            old.setdefault("invocations", []).append(invocation)
+            old["status"] = "running"
+            self.write_json(manifest_name, old)
+            return False
+        public = public_data(config)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_text(CONFIG, yaml.safe_dump(public, sort_keys=False, allow_unicode=True))
+        self.write_json(manifest_name, {
+            "run_id": self.id, "fingerprint": fingerprint, "status": "running",
+            "started": invocation.get("started", now_iso()), "finished": None,
+            "invocations": [invocation], **manifest(public)})
+        return True
 
     def lock(self):
         """One writer per run folder: a second `eval run --run-dir` here stops at once (exit 2)."""

@@ -351,50 +351,31 @@ def _run_dir(cfg: EvalConfig, run_dir: str | Path | None) -> RunDir:
 
 def _open_run(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list) -> None:
     """Start a new run in `run`, or check that the one there belongs to this config and data."""
-    import yaml
-
-    from promptkit.llm.redact import public_data
-
-    if run.exists():
-        old = run.manifest()
-        if old.get("fingerprint") != cfg.fingerprint():
-            raise ConfigError("this run folder holds a run of different settings",
-                              path=str(run.path),
-                              hint="Resume only with the config that started it, "
-                                   "or pick a new --run-dir.")
+    def same_data(old: dict) -> None:
         if old.get("dataset", {}).get("content_hash") != ds.content_hash:
             raise ConfigError("the dataset changed since this run started", path=str(run.path),
                               hint="Start a new run (a new --run-dir) for the changed dataset.")
-        old.setdefault("invocations", []).append({"started": rd_mod.now_iso()})
-        old["status"] = "running"
-        run.write_json(rd_mod.MANIFEST, old)
-        return
-    # Run folders are meant to be shared and committed: no credentials from model URLs.
-    public = public_data(cfg.to_dict())
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.write_text(rd_mod.CONFIG, yaml.safe_dump(public, sort_keys=False, allow_unicode=True))
-    run.write_json(rd_mod.MANIFEST, {
-        "run_id": run.id,
-        "name": cfg.name,
-        "fingerprint": cfg.fingerprint(),
-        "status": "running",
-        "started": rd_mod.now_iso(),
-        "finished": None,
-        "invocations": [{"started": rd_mod.now_iso()}],
-        "promptkit_version": _version(),
-        "config_source": cfg.source,
-        "dataset": {"path": str(Path(ds.path).resolve()), "format": ds.format,
-                    "content_hash": ds.content_hash, "cases": len(ds.cases),
-                    "bad_records": len(ds.errors)},
-        "pipeline": public["pipeline"],
-        "model": public["pipeline"]["model"],
-        "prompt_ref": cfg.pipeline.prompt,
-        "prompts": {},
-        "metrics": metric_info(metrics),
-        "repeats": cfg.repeats,
-        "seed": cfg.seed,
-        "cache_mode": cfg.cache_mode,
-    })
+
+    def manifest(public: dict) -> dict:
+        return {
+            "name": cfg.name,
+            "promptkit_version": _version(),
+            "config_source": cfg.source,
+            "dataset": {"path": str(Path(ds.path).resolve()), "format": ds.format,
+                        "content_hash": ds.content_hash, "cases": len(ds.cases),
+                        "bad_records": len(ds.errors)},
+            "pipeline": public["pipeline"],
+            "model": public["pipeline"]["model"],
+            "prompt_ref": cfg.pipeline.prompt,
+            "prompts": {},
+            "metrics": metric_info(metrics),
+            "repeats": cfg.repeats,
+            "seed": cfg.seed,
+            "cache_mode": cfg.cache_mode,
+        }
+
+    run.start_or_resume(fingerprint=cfg.fingerprint(), config=cfg.to_dict(), manifest=manifest,
+                        check=same_data)
 
 
 def _finish_manifest(run: RunDir, status: str, ran: int, error: str | None) -> None:

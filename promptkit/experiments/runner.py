@@ -331,38 +331,19 @@ def _with_overrides(cfg: ExperimentConfig, *, concurrency, limit) -> ExperimentC
 
 def _open_folder(cfg: ExperimentConfig, folder: Path, command: str | None) -> bool:
     """Check the folder against the config when it holds a run, else start one; True if new."""
-    import yaml
-
     from promptkit.llm.cache import resolve_mode
-    from promptkit.llm.redact import public_data
 
     invocation = {"started": rd_mod.now_iso(), "command": command,
                   "cache_mode": resolve_mode(cfg.cache_mode)}
-    if (folder / MANIFEST).is_file():
-        manifest = _read(folder)
-        if manifest.get("fingerprint") != cfg.fingerprint():
-            raise ConfigError("this folder holds an experiment with different settings",
-                              path=str(folder),
-                              hint="Resume only with the config that started it, or pick a new "
-                                   "--run-dir.")
-        manifest["status"] = "running"
-        manifest.setdefault("invocations", []).append(invocation)
-        _write(folder, manifest)
-        return False
-    public = public_data(cfg.to_dict())   # no credentials from model URLs in the folder
-    folder.mkdir(parents=True, exist_ok=True)
-    rd_mod.RunDir(folder).write_text(CONFIG, yaml.safe_dump(public, sort_keys=False,
-                                                            allow_unicode=True))
-    _write(folder, {
-        "run_id": folder.name, "name": cfg.name, "kind": cfg.kind,
-        "fingerprint": cfg.fingerprint(), "model": public["model"], "status": "running",
-        "started": rd_mod.now_iso(), "finished": None, "config_source": cfg.source,
-        "command": command, "invocations": [invocation],
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": _cpus()},
-        "cells": [], "cell_wall_s": {},
-    })
-    return True
+    return rd_mod.RunDir(folder).start_or_resume(
+        fingerprint=cfg.fingerprint(), config=cfg.to_dict(), invocation=invocation,
+        manifest_name=MANIFEST,
+        manifest=lambda public: {
+            "name": cfg.name, "kind": cfg.kind, "model": public["model"],
+            "config_source": cfg.source, "command": command,
+            "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                        "cpus": _cpus()},
+            "cells": [], "cell_wall_s": {}})
 
 
 def _cpus() -> int | None:
