@@ -157,3 +157,24 @@ def test_project_demo_dataset_loads_cleanly():
     assert len(ds) >= 40
     assert {c.metadata.get("language") for c in ds.cases} >= {"es", "en"}
     assert all(c.answers and c.gold_ids for c in ds.cases)
+
+
+def test_one_beir_reader_two_policies_for_bad_lines(tmp_path):
+    """The harness skips a bad judgment line and reports it; the retrieval benchmark stops."""
+    from promptkit.retrieval import beir
+
+    root = tmp_path / "tiny"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "text": "x"}) + "\n")
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": f"question {q}"})
+                                                + "\n" for q in ("q1", "q2")))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\n"
+                                             "q2\td1\tlots\nq3\td1\t1\n")
+    ds = load_dataset(root)
+    assert [(c.id, c.gold_ids, c.metadata["qrels"]) for c in ds.cases] == \
+        [("q1", ["d1"], {"d1": 2.0})]
+    assert [str(e) for e in ds.errors] == [
+        f"{root / 'qrels' / 'test.tsv'}:line 3: score 'lots' is not a number",
+        f"{root / 'qrels' / 'test.tsv'}:?: query 'q3' has judgments but no text"]
+    with pytest.raises(ConfigError, match=r"test.tsv:3: field 'score'"):
+        beir.load(root)

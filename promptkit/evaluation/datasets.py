@@ -336,44 +336,17 @@ def _litm_case(obj: object, case_id: str) -> tuple[Case | None, str | None]:
 # ---------------------------------------------------------------- BEIR
 
 def load_beir(path: Path, split: str = "test") -> Dataset:
-    """BEIR folder: queries.jsonl + qrels/<split>.tsv; the cases are the queries with judgments."""
-    qrels_path = path / "qrels" / f"{split}.tsv"
-    queries_path = path / "queries.jsonl"
-    for p in (qrels_path, queries_path):
-        if not p.is_file():
-            raise UserError(f"not a BEIR folder: {p} is missing",
-                            hint="A BEIR dataset folder holds corpus.jsonl, queries.jsonl "
-                                 "and qrels/<split>.tsv.")
-    errors, qrels = [], {}
-    with qrels_path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            parts = line.rstrip("\n").split("\t")
-            if lineno == 1 and parts[:1] == ["query-id"] or not line.strip():
-                continue
-            if len(parts) != 3 or not parts[2].lstrip("-").isdigit():
-                errors.append(BadRecord(str(qrels_path),
-                                        "expected 'query-id<TAB>corpus-id<TAB>score'", line=lineno))
-                continue
-            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
-    texts = {}
-    with queries_path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                texts[str(obj["_id"])] = obj["text"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                errors.append(BadRecord(str(queries_path), 'expected {"_id", "text"}',
-                                        line=lineno))
-    cases = []
-    for qid, rel in qrels.items():
-        if qid not in texts:
-            errors.append(BadRecord(str(qrels_path), f"query '{qid}' has judgments but no text"))
-            continue
-        gold = [d for d, s in rel.items() if s > 0]
-        cases.append(Case(qid, texts[qid], [], gold, None, {"qrels": rel, "split": split}))
-    digest = hashlib.sha256(_file_hash(queries_path).encode() + _file_hash(qrels_path).encode())
+    """BEIR folder: the judged queries of `split` are the cases, their positive judgments the
+    gold ids (read by retrieval.beir, the one BEIR reader; bad lines become bad records)."""
+    from promptkit.retrieval.beir import Problems, load
+
+    problems = Problems(collect=True)
+    data = load(path, split, problems=problems)
+    errors = [BadRecord(p, reason, line=line) for p, line, reason in problems.found]
+    cases = [Case(qid, data.queries[qid], [], list(rel), None, {"qrels": rel, "split": split})
+             for qid, rel in data.qrels.items()]
+    digest = hashlib.sha256(_file_hash(path / "queries.jsonl").encode()
+                            + _file_hash(path / "qrels" / f"{split}.tsv").encode())
     return Dataset(str(path), "beir", cases, errors, digest.hexdigest())
 
 

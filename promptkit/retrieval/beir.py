@@ -40,7 +40,29 @@ class BeirSet:
         return self.folder / "corpus.jsonl"
 
 
-def load(folder: str | Path, split: str = "test") -> BeirSet:
+class Problems:
+    """Where a BEIR folder's bad lines go: raised at the first one (strict, the retrieval
+    benchmark) or collected as (path, line, reason) and skipped (the evaluation harness, whose
+    `on_bad_lines` decides what to do with them)."""
+
+    def __init__(self, collect: bool):
+        self.collect, self.found = collect, []
+
+    def __call__(self, reason: str, *, path: Path, line: int | None = None,
+                 field: str | None = None) -> None:
+        if not self.collect:
+            raise ConfigError(reason, path=str(path), line=line, field=field)
+        self.found.append((str(path), line, reason))
+
+
+def load(folder: str | Path, split: str = "test", *,
+         problems: Problems | None = None) -> BeirSet:
+    """The judged queries of `split` and their positive judgments; the one BEIR reader.
+
+    A missing folder, file or split is always an error; a bad line raises unless `problems`
+    collects it.
+    """
+    problem = problems or Problems(collect=False)
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise UserError(f"BEIR folder {folder} does not exist",
@@ -54,23 +76,28 @@ def load(folder: str | Path, split: str = "test") -> BeirSet:
         have = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
         raise UserError(f"no qrels for split '{split}' ({qrels_path} is missing)",
                         hint=f"Splits found: {', '.join(have) or 'none'}; pass --split NAME.")
-    qrels = _read_qrels(qrels_path)
+    qrels = _read_qrels(qrels_path, problem)
     queries: dict[str, str] = {}
-    for lineno, rec in _jsonl(folder / "queries.jsonl"):
+    for lineno, rec in _jsonl(folder / "queries.jsonl", problem):
         qid = str(rec.get("_id", ""))
         if qid in qrels:
             if not isinstance(rec.get("text"), str):
-                raise ConfigError("query has no 'text'", path=str(folder / "queries.jsonl"),
-                                  line=lineno, field="text")
+                problem("query has no 'text'", path=folder / "queries.jsonl", line=lineno,
+                        field="text")
+                continue
             queries[qid] = rec["text"]
     missing = sorted(set(qrels) - set(queries))
-    if missing:
+    if missing and not problem.collect:
         raise ConfigError(f"{len(missing)} judged queries are not in queries.jsonl "
                           f"(first: {missing[0]})", path=str(qrels_path))
+    for qid in missing:
+        problem(f"query '{qid}' has judgments but no text", path=qrels_path)
+        del qrels[qid]
     return BeirSet(folder, split, queries, qrels)
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+def _jsonl(path: Path, problem: Problems | None = None) -> Iterator[tuple[int, dict]]:
+    problem = problem or Problems(collect=False)
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -78,26 +105,29 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"invalid JSON: {exc.msg}", path=str(path), line=lineno) from exc
+                problem(f"invalid JSON: {exc.msg}", path=path, line=lineno)
+                continue
             if not isinstance(rec, dict):
-                raise ConfigError("each line must be a JSON object", path=str(path), line=lineno)
+                problem("each line must be a JSON object", path=path, line=lineno)
+                continue
             yield lineno, rec
 
 
-def _read_qrels(path: Path) -> dict[str, dict[str, float]]:
+def _read_qrels(path: Path, problem: Problems) -> dict[str, dict[str, float]]:
     qrels: dict[str, dict[str, float]] = {}
     with path.open(encoding="utf-8", newline="") as fh:
         for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
             if not row or (lineno == 1 and row[0] == "query-id"):
                 continue
             if len(row) < 3:
-                raise ConfigError("expected query-id<TAB>corpus-id<TAB>score", path=str(path),
-                                  line=lineno)
+                problem("expected query-id<TAB>corpus-id<TAB>score", path=path, line=lineno)
+                continue
             try:
                 grade = float(row[2])
-            except ValueError as exc:
-                raise ConfigError(f"score '{row[2]}' is not a number", path=str(path),
-                                  line=lineno, field="score") from exc
+            except ValueError:
+                problem(f"score '{row[2]}' is not a number", path=path, line=lineno,
+                        field="score")
+                continue
             if grade > 0:
                 qrels.setdefault(row[0], {})[row[1]] = grade
     return qrels
