@@ -373,7 +373,21 @@ def load_suite(path: str | Path) -> Suite:
     try:
         spec = SuiteSpec.model_validate(data)
     except ValidationError as exc:
-        from promptkit.testing.suite_errors import translate
+        from promptkit.userfiles import Tagged, translate
 
-        raise translate(exc, path, text, data) from None
+        raise translate(exc, SuiteSpec, path=path, text=text, data=data, hint=FORMAT_HINT,
+                        tagged=Tagged("type", "assertion", ASSERTION_TYPES),
+                        prefix=lambda loc: _case_prefix(loc, data), max_also=3) from None
     return Suite(spec, path)
+
+
+def _case_prefix(loc: tuple, data: dict) -> str:
+    """Which case a location belongs to, as errors name it: "case 'refunds': "."""
+    if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
+        cases = data.get("cases")
+        if isinstance(cases, list) and loc[1] < len(cases) and isinstance(cases[loc[1]], dict):
+            case_id = cases[loc[1]].get("id")
+            if case_id is not None:
+                return f"case '{case_id}': "
+        return f"case #{loc[1] + 1}: "
+    return ""
