@@ -27,16 +27,16 @@ def per_case_values(records: Iterable[dict], metric: str, *,
 
 
 def self_agreement(records: Iterable[dict], metric: str) -> float | None:
-    """Share of repeated cases whose repeats all gave the same value (None without repeats)."""
+    """Share of repeated cases whose repeats all gave the same value (None without repeats);
+    a repeat without a value does not count (metrics_judge.repeat_agreement)."""
+    from promptkit.evaluation.metrics_judge import repeat_agreement
+
     by_case: dict[str, list] = defaultdict(list)
     for rec in records:
         score = rec.get("scores", {}).get(metric)
         if score is not None:
             by_case[rec["id"]].append(score.get("value"))
-    repeated = [vals for vals in by_case.values() if len(vals) > 1]
-    if not repeated:
-        return None
-    return sum(1 for vals in repeated if len(set(vals)) == 1) / len(repeated)
+    return repeat_agreement(list(by_case.values())).agreement
 
 
 def metric_summary(records: list[dict], metric: str, *, seed: int = 0,

@@ -24,7 +24,7 @@ from pathlib import Path
 from promptkit.errors import ConfigError
 from promptkit.evaluation.judges import Judge
 from promptkit.evaluation.metrics_grounding import Faithfulness
-from promptkit.evaluation.metrics_judge import cohen_kappa, fleiss_kappa
+from promptkit.evaluation.metrics_judge import cohen_kappa, repeat_agreement
 
 LABELS = ("faithful", "unfaithful")
 _FIELDS = {"id": str, "question": str, "passages": list, "answer": str, "label": str}
@@ -97,21 +97,9 @@ def _problem(obj) -> str | None:
 # ---------------------------------------------------------------- statistics (pure)
 
 def _agreement(rows: Sequence[dict]) -> dict:
-
-    repeated = [[p for p in r["predictions"] if p is not None] for r in rows]
-    repeated = [p for p in repeated if len(p) >= 2]
-    full = [r["predictions"] for r in rows
-            if len(r["predictions"]) >= 2 and None not in r["predictions"]]
-    kappa = None
-    if full:
-        try:
-            kappa = fleiss_kappa(full)
-        except ValueError:
-            kappa = None
-    return {"items": len(repeated),
-            "all_agree": (sum(len(set(p)) == 1 for p in repeated) / len(repeated))
-            if repeated else None,
-            "fleiss_kappa": kappa}
+    agreement = repeat_agreement([r["predictions"] for r in rows])
+    return {"items": agreement.n_cases, "all_agree": agreement.agreement,
+            "fleiss_kappa": agreement.kappa}
 
 
 def summarise(rows: Sequence[dict]) -> dict:

@@ -233,15 +233,29 @@ def fleiss_kappa(ratings: Sequence[Sequence[Hashable]]) -> float | None:
     return (observed - expected) / (1.0 - expected)
 
 
-def self_agreement(results: Sequence[MetricResult]) -> Agreement:
-    """Pure: agreement of repeated judge verdicts, from the `scores` each judge result records."""
-    score_lists = [list(r.detail.get("scores") or []) for r in results]
-    n_verdicts = sum(len(s) for s in score_lists)
-    n_unparsable = sum(s.count(None) for s in score_lists)
-    parsed = [[x for x in s if x is not None] for s in score_lists]
+def repeat_agreement(groups: Sequence[Sequence]) -> Agreement:
+    """Pure: how the repeats of each item agree; one group of values per item, None for a
+    repeat without a verdict (unparsable). The one self-agreement rule: for judge metrics in a
+    run, for `judge-check`, and for any metric's repeats in a run summary.
+
+    agreement: share of items with at least two verdicts whose verdicts are all the same;
+    kappa: Fleiss' kappa over the items where every repeat gave a verdict (those with the most
+    common number of repeats, as the statistic needs).
+    """
+    groups = [list(g) for g in groups]
+    parsed = [[x for x in g if x is not None] for g in groups]
     repeated = [p for p in parsed if len(p) >= 2]
     agreement = (sum(len(set(p)) == 1 for p in repeated) / len(repeated)) if repeated else None
-    full = [s for s in score_lists if len(s) >= 2 and None not in s]
-    width = Counter(len(s) for s in full).most_common(1)
-    kappa = fleiss_kappa([s for s in full if len(s) == width[0][0]]) if width else None
-    return Agreement(len(repeated), agreement, kappa, n_verdicts, n_unparsable)
+    full = [g for g in groups if len(g) >= 2 and None not in g]
+    width = Counter(len(g) for g in full).most_common(1)
+    try:
+        kappa = fleiss_kappa([g for g in full if len(g) == width[0][0]]) if width else None
+    except ValueError:
+        kappa = None
+    return Agreement(len(repeated), agreement, kappa, sum(len(g) for g in groups),
+                     sum(g.count(None) for g in groups))
+
+
+def self_agreement(results: Sequence[MetricResult]) -> Agreement:
+    """Pure: agreement of repeated judge verdicts, from the `scores` each judge result records."""
+    return repeat_agreement([r.detail.get("scores") or [] for r in results])
