@@ -1,6 +1,7 @@
-"""Retrieval settings spelled once for every file that configures a pipeline: eval configs
-(`pipeline:`), suites (`retrieval:`) and experiments (`retrieval:`) extend these models, so a
-field, its default, its bounds and its checks mean the same everywhere."""
+"""Pipeline settings spelled once for every file that configures a pipeline: eval configs
+(`pipeline:`), suites (`retrieval:`, `params:`) and experiments (`retrieval:`, `params:`)
+extend these models, so a field, its default, its bounds and its checks mean the same
+everywhere."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ from pydantic import Field, model_validator
 
 from promptkit.choices import Order
 from promptkit.userfiles import StrictModel
+
+
+class GenerationSettings(StrictModel):
+    """Overrides of the prompt version's own generation params; unset keeps the prompt's."""
+
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)
+
+
+GENERATION_KEYS = tuple(GenerationSettings.model_fields)
 
 
 class RerankSettings(StrictModel):

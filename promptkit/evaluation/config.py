@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from promptkit.choices import CacheModeName, Mode
-from promptkit.settings import RetrievalSettings
+from promptkit.settings import GenerationSettings, RetrievalSettings
 from promptkit.userfiles import StrictModel
 
 _Strict = StrictModel
@@ -53,7 +53,7 @@ class DatasetConfig(_Strict):
         return self
 
 
-class PipelineConfig(RetrievalSettings):
+class PipelineConfig(RetrievalSettings, GenerationSettings):
     # None: the mode's own default prompt (rag-answer@production, closed-book@production), as
     # `promptkit ask` chooses it.
     prompt: str | None = None
@@ -63,10 +63,8 @@ class PipelineConfig(RetrievalSettings):
     mode: Mode = "rag"
     where: dict | None = None
     min_score: float | None = Field(default=None, allow_inf_nan=False)
-    # Generation overrides; unset means the prompt version's own params.
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    # collection, k, order, mmr, hybrid, rerank, rerank_candidates: settings.RetrievalSettings
+    # collection, k, order, mmr, hybrid, rerank, rerank_candidates: settings.RetrievalSettings;
+    # max_tokens, temperature (overrides of the prompt's own params): settings.GenerationSettings
 
     @model_validator(mode="after")
     def _default_prompt(self) -> PipelineConfig:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from promptkit.choices import ORDERS, Order
 from promptkit.errors import ConfigError
@@ -21,12 +21,12 @@ from promptkit.evaluation.config import (
     resolve_beside,
     settings_fingerprint,
 )
-from promptkit.settings import RerankSettings
+from promptkit.settings import GENERATION_KEYS, GenerationSettings, RerankSettings
 from promptkit.userfiles import StrictModel
 
-# Generation settings a cell may override (the sampling seed is the experiment's `seed`);
-# anything else in `params` is a typo.
-PARAM_KEYS = ("max_tokens", "temperature")
+# Generation settings a cell may override (settings.GenerationSettings; the sampling seed is the
+# experiment's `seed`); anything else in `params` is a typo.
+PARAM_KEYS = GENERATION_KEYS
 
 
 _Strict = StrictModel
@@ -269,6 +269,12 @@ class ExperimentConfig(_Strict):
         unknown = sorted(set(value) - set(PARAM_KEYS))
         if unknown:
             raise ValueError(f"unknown generation setting(s) {unknown}; use {list(PARAM_KEYS)}")
+        try:   # the same bounds as everywhere else
+            GenerationSettings.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"{first['loc'][0]}: "
+                             + first["msg"].replace("Input should", "should", 1)) from None
         return value
 
     @field_validator("name")

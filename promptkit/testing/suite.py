@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from promptkit.choices import Mode
-from promptkit.settings import RetrievalSettings
+from promptkit.settings import GenerationSettings, RetrievalSettings
 from promptkit.userfiles import StrictModel
 
 CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -226,11 +226,10 @@ class RetrievalSpec(RetrievalSettings):
     # The rerank stage's scores are recorded like hits, so a replay run needs no cross-encoder.
 
 
-class ParamsSpec(_Strict):
-    """Overrides of the prompt's own generation parameters."""
+class ParamsSpec(GenerationSettings):
+    """Overrides of the prompt's own generation parameters (max_tokens, temperature: as in
+    every file, settings.GenerationSettings), and the sampling seed."""
 
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = None
 
 
