@@ -162,7 +162,7 @@ def _findings(rows: list[dict], lengths: list[dict], margin: float) -> list[str]
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot
+    from promptkit.experiments.report import pyplot, save
 
     plt = pyplot()
     a = summary["analysis"]
@@ -187,9 +187,7 @@ def plot(summary: dict, path) -> None:
     ax.set_ylim(0, 1)
     ax.set_title(f"Accuracy against context length — {summary['model']}", fontsize=10)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def markdown(summary: dict) -> str:

@@ -110,7 +110,7 @@ def _findings(rows: list[dict]) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot
+    from promptkit.experiments.report import pyplot, save
 
     plt = pyplot()
     a = summary["analysis"]
@@ -135,9 +135,7 @@ def plot(summary: dict, path) -> None:
         right.set_ylim(0, 1.02)
         right.set_ylabel(a["metric"])
     fig.suptitle(f"Quality vs k — {summary['model']}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _band(ax, xs, rows, color, label, ls="-"):

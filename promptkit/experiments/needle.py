@@ -229,7 +229,7 @@ def _findings(grid, by_length) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot
+    from promptkit.experiments.report import pyplot, save
 
     plt = pyplot()
     a = summary["analysis"]
@@ -251,9 +251,7 @@ def plot(summary: dict, path) -> None:
     ax.set_ylabel("needle depth")
     ax.set_title(f"Needle in a haystack — {summary['model']}", fontsize=10)
     fig.colorbar(im, ax=ax, label=a["metric"])
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def markdown(summary: dict) -> str:

@@ -96,7 +96,7 @@ def _findings(rows, comparisons, info) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot
+    from promptkit.experiments.report import pyplot, save
 
     plt = pyplot()
     a = summary["analysis"]
@@ -110,9 +110,7 @@ def plot(summary: dict, path) -> None:
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"{a['metric']} (95% CI)")
     ax.set_title(f"Passage order, top {a['k']} — {summary['model']}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def markdown(summary: dict) -> str:

@@ -204,7 +204,7 @@ def _findings(rows: list[dict], baselines: dict) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot
+    from promptkit.experiments.report import pyplot, save
 
     plt = pyplot()
     a = summary["analysis"]
@@ -227,9 +227,7 @@ def plot(summary: dict, path) -> None:
     ax.set_ylim(0, 1)
     ax.set_title(f"Accuracy by position of the {a['unit']} — {summary['model']}", fontsize=10)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def markdown(summary: dict) -> str:

@@ -152,7 +152,7 @@ def _findings(rows, comparisons) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot
+    from promptkit.experiments.report import pyplot, save
 
     plt = pyplot()
     a = summary["analysis"]
@@ -170,9 +170,7 @@ def plot(summary: dict, path) -> None:
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"{a['metric']} (95% CI); dashed: control")
     ax.set_title(f"Prompt kinds — {summary['model']}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def markdown(summary: dict) -> str:

@@ -25,6 +25,15 @@ def pyplot():
     return plt
 
 
+def save(fig, path) -> None:
+    """Every kind's figure ends the same way: laid out, written at 120 dpi, closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_report(folder: str | Path, summary: dict) -> Path:
     """Draw the figure and write report.md beside the cell runs; returns the report's path."""
     folder = Path(folder)
