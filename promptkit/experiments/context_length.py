@@ -162,7 +162,7 @@ def _findings(rows: list[dict], lengths: list[dict], margin: float) -> list[str]
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot, save
+    from promptkit.experiments.report import finish_accuracy, pyplot
 
     plt = pyplot()
     a = summary["analysis"]
@@ -182,12 +182,9 @@ def plot(summary: dict, path) -> None:
         for r in pooled:
             ax.annotate(f"{r['n_docs']}", (r["prompt_tokens"], r["mean"]), fontsize=8,
                         textcoords="offset points", xytext=(4, 4))
-    ax.set_xlabel("prompt tokens (mean per number of passages)")
-    ax.set_ylabel(a["metric"])
-    ax.set_ylim(0, 1)
-    ax.set_title(f"Accuracy against context length — {summary['model']}", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
-    save(fig, path)
+    finish_accuracy(fig, ax, path, xlabel="prompt tokens (mean per number of passages)",
+                    metric=a["metric"],
+                    title=f"Accuracy against context length — {summary['model']}")
 
 
 def markdown(summary: dict) -> str:

@@ -204,7 +204,7 @@ def _findings(rows: list[dict], baselines: dict) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot, save
+    from promptkit.experiments.report import finish_accuracy, pyplot
 
     plt = pyplot()
     a = summary["analysis"]
@@ -222,12 +222,9 @@ def plot(summary: dict, path) -> None:
         if row["mean"] is not None:
             color, ls = styles.get(label, ("C7", "-."))
             ax.axhline(row["mean"], color=color, ls=ls, label=f"{label} {row['mean']:.2f}")
-    ax.set_xlabel(f"position of the {a['unit']} (1 = first)")
-    ax.set_ylabel(a["metric"])
-    ax.set_ylim(0, 1)
-    ax.set_title(f"Accuracy by position of the {a['unit']} — {summary['model']}", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
-    save(fig, path)
+    finish_accuracy(fig, ax, path, xlabel=f"position of the {a['unit']} (1 = first)",
+                    metric=a["metric"],
+                    title=f"Accuracy by position of the {a['unit']} — {summary['model']}")
 
 
 def markdown(summary: dict) -> str:

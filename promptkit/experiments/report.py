@@ -25,6 +25,16 @@ def pyplot():
     return plt
 
 
+def finish_accuracy(fig, ax, path, *, xlabel: str, metric: str, title: str) -> None:
+    """An accuracy figure's axes (0..1), title and legend, then `save`."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    save(fig, path)
+
+
 def save(fig, path) -> None:
     """Every kind's figure ends the same way: laid out, written at 120 dpi, closed."""
     import matplotlib.pyplot as plt
