@@ -51,7 +51,8 @@ def test_fingerprint_ignores_concurrency_and_limit_but_not_settings(tmp_path):
 
 
 @pytest.mark.parametrize("text, field, words", [
-    (GOOD.replace("repeats: 2", "repeat: 2"), "repeat", "unknown key 'repeat' (did you mean 'repeats'?)"),
+    (GOOD.replace("repeats: 2", "repeat: 2"), "repeat",
+     "unknown key 'repeat' (did you mean 'repeats'?)"),
     (GOOD.replace("k: 3", "kk: 3"), "pipeline.kk", "unknown key"),
     (GOOD.replace("order: edges", "order: middle"), "pipeline.order", "ranked"),
     (GOOD.replace("repeats: 2", "repeats: 0"), "repeats", "greater than or equal to 1"),

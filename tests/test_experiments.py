@@ -127,18 +127,23 @@ def test_passage_tokens_cut_passages_and_drop_cases_that_lose_the_answer(data, t
     assert rec["answers"][0] in gold and not gold.endswith("nothing else.")   # cut, answer kept
 
 
-def test_an_interrupted_experiment_resumes_without_repeating_cases(data, tmp_path):
+def _dies_after(n: int):
+    """A reader whose server goes away after `n` answers."""
     calls = {"n": 0}
 
-    def dies_after_ten(messages, params):
+    def reader(messages, params):
         calls["n"] += 1
-        if calls["n"] > 10:
+        if calls["n"] > n:
             raise BackendError("server went away", backend="fake")
         return first_passage_reader(messages, params)
 
+    return FunctionChatModel(reader)
+
+
+def test_an_interrupted_experiment_resumes_without_repeating_cases(data, tmp_path):
     cfg = _position_cfg(data)
     with pytest.raises(BackendError) as err:
-        run_experiment(cfg, tmp_path / "run", model=FunctionChatModel(dies_after_ten))
+        run_experiment(cfg, tmp_path / "run", model=_dies_after(10))
     assert f"--run-dir {tmp_path / 'run'}" in err.value.hint   # the experiment's folder
 
     healthy = FunctionChatModel(first_passage_reader)
@@ -466,17 +471,8 @@ def test_cells_sharing_prefixes_run_question_by_question_with_the_same_answers(d
 
 
 def test_an_interleaved_experiment_resumes_mid_question(data, tmp_path):
-    calls = {"n": 0}
-
-    def dies_after_seven(messages, params):
-        calls["n"] += 1
-        if calls["n"] > 7:
-            raise BackendError("server went away", backend="fake")
-        return first_passage_reader(messages, params)
-
     with pytest.raises(BackendError):
-        run_experiment(_position_cfg(data), tmp_path / "run",
-                       model=FunctionChatModel(dies_after_seven))
+        run_experiment(_position_cfg(data), tmp_path / "run", model=_dies_after(7))
     healthy = FunctionChatModel(first_passage_reader)
     result = run_experiment(_position_cfg(data), tmp_path / "run", model=healthy)
     assert len(healthy.calls) == 6 * 6 - 7

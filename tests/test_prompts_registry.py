@@ -139,7 +139,8 @@ def test_unknown_key_names_file_line_field_and_suggests(tmp_path):
         params:
           temprature: 0.5
         """, field="params.temprature", line=6,
-        message="unknown key 'temprature' (did you mean 'temperature'?); allowed keys here: temperature")
+        message="unknown key 'temprature' (did you mean 'temperature'?); "
+                "allowed keys here: temperature")
     assert "docs/tasks/prompts.md" in e.hint and "promptkit schema prompt" in e.hint
 
 
