@@ -27,7 +27,7 @@ class CellPlan:
     title: str
     cases: int
     done: int
-    context_tokens: float      # mean tokens of the passages given with a case (first few cases)
+    context_tokens: float      # mean prompt tokens of a case, passages included (first cases)
     est_call_s: float | None = None
     calibrated_s: float | None = None
 
@@ -67,14 +67,15 @@ class ExperimentPlan:
 
     def text(self) -> str:
         """The plan as the CLI prints it."""
+        width = max([4, *(len(c.label) for c in self.cells)]) + 2
         lines = [f"plan for experiment '{self.name}' ({self.kind}) on {self.model}",
-                 f"{'cell':<28} {'cases':>6} {'done':>6} {'calls':>6} {'ctx tok':>8} "
+                 f"{'cell':<{width}} {'cases':>6} {'done':>6} {'calls':>6} {'prompt tok':>10} "
                  f"{'s/call':>7}"]
         for c in self.cells:
             per = "–" if c.est_call_s is None else f"{c.est_call_s:.1f}"
             mark = "*" if c.calibrated_s is not None else " "
-            lines.append(f"{c.label:<28} {c.cases:>6} {c.done:>6} {c.calls:>6} "
-                         f"{c.context_tokens:>8.0f} {per:>6}{mark}")
+            lines.append(f"{c.label:<{width}} {c.cases:>6} {c.done:>6} {c.calls:>6} "
+                         f"{c.context_tokens:>10.0f} {per:>6}{mark}")
         wall = self.est_wall_s
         lines.append(f"model calls to make: {self.calls} (fewer if the response cache holds "
                      "some)")
@@ -92,9 +93,11 @@ class ExperimentPlan:
             m = len(self.contrasts)
             lines.append(f"paired contrasts ({self.metric}, {m} in the family, Holm; smallest "
                          f"difference detectable with 80% power at alpha {self.alpha:g}/{m}):")
+            cw = max(len(c["cell"]) for c in self.contrasts)
+            bw = max(len(c["base"]) for c in self.contrasts)
             for c in self.contrasts:
                 d = "none at this size" if c["detectable"] is None else f"±{c['detectable']:.3f}"
-                lines.append(f"  {c['cell']:<26} vs {c['base']:<20} n={c['n']:<5} {d}")
+                lines.append(f"  {c['cell']:<{cw}} vs {c['base']:<{bw}}  n={c['n']:<5} {d}")
             lines.append(f"  assuming {self.assumption}")
         else:
             lines.append("paired contrasts: none (this kind is read cell by cell)")
@@ -164,13 +167,17 @@ def _done(folder: Path | None, cell: Cell) -> int:
 
 
 def _context_tokens(ctx: Context, cell: Cell, sample: int = 5) -> float:
-    """Mean tokens of the passages (and question) of the cell's first cases."""
+    """Mean prompt tokens of the cell's first cases: the rendered prompt without passages (its
+    instructions, examples and the question) plus the passages it is given."""
+    pipe = ctx.pipeline(cell.prompt, mode=cell.mode, order=cell.order, k=cell.k)
     sizes = []
     for case in cell.dataset.cases[:sample]:
-        passages = [] if cell.mode == "closed-book" else (case.contexts or [])
-        text = "\n".join([case.question] + [str(p.get("text", "")) if isinstance(p, dict)
-                                            else str(p) for p in passages])
-        sizes.append(ctx.count_tokens(text))
+        if cell.mode == "closed-book":
+            sizes.append(ctx.model.count_message_tokens(pipe.render(case.question, None)))
+            continue
+        passages = "\n".join(str(p.get("text", "")) if isinstance(p, dict) else str(p)
+                             for p in case.contexts or [])
+        sizes.append(pipe.context_budget(case.question)[1] + ctx.count_tokens(passages))
     return statistics.fmean(sizes) if sizes else 0.0
 
 
