@@ -116,10 +116,9 @@ def _pooled(cells, metric: str) -> dict[str, float]:
 
 
 def _prompt_tokens(cells) -> float | None:
-    counts = [rec["trace"]["usage"]["prompt_tokens"] for c in cells if c.run is not None
-              for rec in c.run.records
-              if ((rec.get("trace") or {}).get("usage") or {}).get("prompt_tokens") is not None]
-    return round(sum(counts) / len(counts), 1) if counts else None
+    from promptkit.pipeline.trace import mean_prompt_tokens
+
+    return mean_prompt_tokens([rec for c in cells if c.run is not None for rec in c.run.records])
 
 
 def effective_length(lengths: list[dict], margin: float) -> dict | None:

@@ -83,8 +83,9 @@ def analyse(cfg, runs, info: dict) -> dict:
 def _context_tokens(run) -> float | None:
     if run.run is None:
         return None
-    values = [(r.get("trace") or {}).get("context", {}).get("used_tokens") for r in run.run.records]
-    values = [v for v in values if v is not None]
+    from promptkit.pipeline.trace import used_context_tokens
+
+    values = [v for v in map(used_context_tokens, run.run.records) if v is not None]
     return sum(values) / len(values) if values else None
 
 

@@ -253,6 +253,8 @@ def _prompt_note(cfg: ExperimentConfig) -> str:
 
 
 def _cell_summary(run: CellRun, metrics: list[str], manifest: dict) -> dict:
+    from promptkit.pipeline import trace
+
     out = {k: v for k, v in run.cell.items() if k != "case_ids"}
     out["run_complete"] = run.complete()
     out["metrics"] = {m: run.summary(m) for m in metrics}
@@ -260,16 +262,10 @@ def _cell_summary(run: CellRun, metrics: list[str], manifest: dict) -> dict:
     if run.run is not None:
         wanted = run.run.records
         out["run_id"] = run.run.id
-        out["context_tokens"] = _mean_prompt_tokens(wanted)
+        out["context_tokens"] = trace.mean_prompt_tokens(wanted)
         out["cases_s"] = round(sum(float(r.get("elapsed_s") or 0) for r in wanted), 3)
-        out["cache_hits"] = sum(1 for r in wanted if (r.get("trace") or {}).get("cache_hit"))
+        out["cache_hits"] = sum(map(trace.cache_hit, wanted))
     return out
-
-
-def _mean_prompt_tokens(records: list[dict]) -> float | None:
-    values = [r["trace"]["usage"]["prompt_tokens"] for r in records
-              if (r.get("trace") or {}).get("usage", {}).get("prompt_tokens") is not None]
-    return round(sum(values) / len(values), 1) if values else None
 
 
 def _timing(manifest: dict, cells: list[dict]) -> dict:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptkit.pipeline.attribution import Citation, parse_citations
+
+if TYPE_CHECKING:
+    from promptkit.pipeline.trace import Trace
 
 __all__ = ["Answer", "Citation", "parse_citations"]
 
@@ -15,7 +18,7 @@ class Answer:
     question: str
     text: str
     citations: list[Citation] = field(default_factory=list)
-    trace: dict = field(default_factory=dict)
+    trace: Trace = field(default_factory=dict)   # see promptkit.pipeline.trace
     # The parsed reply when the prompt declares an `output_schema` (None when the reply did
     # not fit it: trace["structured"] says why).
     data: Any = None

@@ -13,6 +13,7 @@ from promptkit.llm.base import ChatModel, GenParams
 from promptkit.pipeline.answer import Answer
 from promptkit.pipeline.attribution import Attributor, parse_citations
 from promptkit.pipeline.pack import ORDERS, ContextChunk, Packing, pack
+from promptkit.pipeline.trace import Trace
 from promptkit.retrieval.rerank import check_candidates
 
 # Each mode's default prompt: the version labelled `production`.
@@ -203,7 +204,7 @@ class Pipeline:
             gen = self.model.generate(messages, self.params, on_token=on_token)
         t_done = time.perf_counter()
 
-        trace = {
+        trace: Trace = {
             "mode": mode,
             "question": question,
             "prompt": {"ref": self.prompt.ref, "name": self.prompt.name,
