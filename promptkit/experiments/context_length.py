@@ -12,11 +12,10 @@ shortest one's, every shorter context included.
 
 from __future__ import annotations
 
-from promptkit.errors import UserError
 from promptkit.experiments import analysis as an
 from promptkit.experiments.cells import Cell, Context, Plan
-from promptkit.experiments.data import Selection, Truncator, load_cases, make_dataset, with_contexts
-from promptkit.experiments.position import build_case, check_fit, distractor_source
+from promptkit.experiments.data import make_dataset, with_contexts
+from promptkit.experiments.position import check_fit, select_cases
 
 WHERE = ("first", "middle", "last")
 
@@ -28,23 +27,9 @@ def gold_index(where: str, n: int) -> int:
 def build(ctx: Context) -> Plan:
     cfg, s = ctx.cfg, ctx.cfg.context_length
     ns, wheres = s.n_docs, [w for w in WHERE if w in s.positions]
-    ds = load_cases(cfg)
-    truncate = Truncator(ctx.count_tokens, cfg.data.passage_tokens)
-    distractors_for = distractor_source(ctx, max(ns))
-    sel = Selection()
-    for case in ds.cases:
-        if ctx.limit is not None and len(sel.cases) >= ctx.limit:
-            break
-        sel.seen += 1
-        built, why = build_case(case, max(ns), truncate, distractors_for)
-        if built is None:
-            sel.skipped[why] += 1
-        else:
-            sel.cases.append(built)
-    if not sel.cases:
-        raise UserError(f"no usable case in {ds.path}: {sel.note()}",
-                        hint=f"Each case needs a gold passage with an answer and {max(ns) - 1} "
-                             "passages without one; lower the largest context_length.n_docs.")
+    ds, sel = select_cases(ctx, max(ns), hint=f"Each case needs a gold passage with an answer "
+                           f"and {max(ns) - 1} passages without one; lower the largest "
+                           "context_length.n_docs.")
     basis = ctx.basis(ds.content_hash)
     cells = []
     for n in ns:

@@ -33,23 +33,8 @@ def build(ctx: Context) -> Plan:
     if bad:
         raise ConfigError(f"positions {bad} are outside 0..{n - 1} for n_docs {n}",
                           path=cfg.source, field="position.positions")
-    ds = load_cases(cfg)
-    truncate = Truncator(ctx.count_tokens, cfg.data.passage_tokens)
-    distractors_for = distractor_source(ctx, n)
-    sel = Selection()
-    for case in ds.cases:
-        if ctx.limit is not None and len(sel.cases) >= ctx.limit:
-            break
-        sel.seen += 1
-        built, why = build_case(case, n, truncate, distractors_for)
-        if built is None:
-            sel.skipped[why] += 1
-        else:
-            sel.cases.append(built)
-    if not sel.cases:
-        raise UserError(f"no usable case in {ds.path}: {sel.note()}",
-                        hint="Each case needs a gold passage that contains an answer and "
-                             f"{n - 1} passages that do not.")
+    ds, sel = select_cases(ctx, n, hint="Each case needs a gold passage that contains an "
+                                        f"answer and {n - 1} passages that do not.")
     basis = ctx.basis(ds.content_hash)
     cells = []
     for p in positions:
@@ -82,6 +67,27 @@ def prefix_order(positions: list[int], *, oracle: bool) -> list[str]:
     it with gold at p+1; the oracle (gold alone) then shares the gold passage with gold at 1."""
     labels = [f"gold-at-{p}" for p in sorted(positions, reverse=True)]
     return labels + (["oracle"] if oracle and 0 in positions else [])
+
+
+def select_cases(ctx: Context, n: int, *, hint: str):
+    """(dataset, Selection): up to `ctx.limit` cases, each with its gold passage and n-1
+    distractors free of the answer; the others counted by why they could not be used."""
+    ds = load_cases(ctx.cfg)
+    truncate = Truncator(ctx.count_tokens, ctx.cfg.data.passage_tokens)
+    distractors_for = distractor_source(ctx, n)
+    sel = Selection()
+    for case in ds.cases:
+        if ctx.limit is not None and len(sel.cases) >= ctx.limit:
+            break
+        sel.seen += 1
+        built, why = build_case(case, n, truncate, distractors_for)
+        if built is None:
+            sel.skipped[why] += 1
+        else:
+            sel.cases.append(built)
+    if not sel.cases:
+        raise UserError(f"no usable case in {ds.path}: {sel.note()}", hint=hint)
+    return ds, sel
 
 
 def build_case(case, n: int, truncate, candidates_for):
