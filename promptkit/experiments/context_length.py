@@ -146,11 +146,10 @@ def _findings(rows: list[dict], lengths: list[dict], margin: float) -> list[str]
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import finish_accuracy, pyplot
+    from promptkit.experiments.report import finish_accuracy, subplots
 
-    plt = pyplot()
     a = summary["analysis"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = subplots(figsize=(6.4, 4.0))
     for i, where in enumerate(WHERE):
         rows = sorted((r for r in a["rows"] if r["where"] == where and r["mean"] is not None
                        and r["prompt_tokens"] is not None), key=lambda r: r["n_docs"])

@@ -111,12 +111,11 @@ def _findings(rows: list[dict]) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot, save
+    from promptkit.experiments.report import save, subplots
 
-    plt = pyplot()
     a = summary["analysis"]
     rows = [r for r in a["rows"] if r["mean"] is not None]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0))
+    fig, (left, right) = subplots(1, 2, figsize=(10, 4.0))
     ks = [r["k"] for r in rows]
     _band(left, ks, rows, "C0", f"reader {a['metric']}")
     _band(left, ks, [r["recall"] for r in rows], "C1", "retriever recall@k (gold)", ls="--")

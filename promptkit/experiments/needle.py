@@ -229,9 +229,8 @@ def _findings(grid, by_length) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot, save
+    from promptkit.experiments.report import save, subplots
 
-    plt = pyplot()
     a = summary["analysis"]
     lengths, depths = a["lengths"], a["depths"]
     value = {(g["length"], g["depth"]): g["mean"] for g in a["grid"]}
@@ -239,7 +238,7 @@ def plot(summary: dict, path) -> None:
     import numpy as np
 
     data = np.array([[np.nan if v is None else v for v in row] for row in matrix], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.2 * len(lengths) + 2.5, 0.55 * len(depths) + 1.8))
+    fig, ax = subplots(figsize=(1.2 * len(lengths) + 2.5, 0.55 * len(depths) + 1.8))
     im = ax.imshow(data, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     for i in range(len(depths)):
         for j in range(len(lengths)):

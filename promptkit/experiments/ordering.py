@@ -96,12 +96,11 @@ def _findings(rows, comparisons, info) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot, save
+    from promptkit.experiments.report import save, subplots
 
-    plt = pyplot()
     a = summary["analysis"]
     rows = [r for r in a["rows"] if r["mean"] is not None]
-    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    fig, ax = subplots(figsize=(6.0, 4.0))
     x = range(len(rows))
     means = [r["mean"] for r in rows]
     err = [[r["mean"] - r["ci_low"] for r in rows], [r["ci_high"] - r["mean"] for r in rows]]

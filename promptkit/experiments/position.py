@@ -210,12 +210,11 @@ def _findings(rows: list[dict], baselines: dict) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import finish_accuracy, pyplot
+    from promptkit.experiments.report import finish_accuracy, subplots
 
-    plt = pyplot()
     a = summary["analysis"]
     rows = [r for r in a["positions"] if r["mean"] is not None]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = subplots(figsize=(6.4, 4.0))
     if rows:
         x = [r["position"] for r in rows]
         y = [r["mean"] for r in rows]

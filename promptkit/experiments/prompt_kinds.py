@@ -152,12 +152,11 @@ def _findings(rows, comparisons) -> list[str]:
 
 
 def plot(summary: dict, path) -> None:
-    from promptkit.experiments.report import pyplot, save
+    from promptkit.experiments.report import save, subplots
 
-    plt = pyplot()
     a = summary["analysis"]
     rows = [r for r in a["rows"] if r["mean"] is not None]
-    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(rows) + 1.6))
+    fig, ax = subplots(figsize=(7.5, 0.35 * len(rows) + 1.6))
     y = list(range(len(rows)))[::-1]
     for yi, r in zip(y, rows, strict=True):
         ax.errorbar(r["mean"], yi, xerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]],

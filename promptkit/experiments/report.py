@@ -25,6 +25,11 @@ def pyplot():
     return plt
 
 
+def subplots(*args, **kwargs):
+    """A new figure and its axes (matplotlib's `subplots` on the file-only backend)."""
+    return pyplot().subplots(*args, **kwargs)
+
+
 def finish_accuracy(fig, ax, path, *, xlabel: str, metric: str, title: str) -> None:
     """An accuracy figure's axes (0..1), title and legend, then `save`."""
     ax.set_xlabel(xlabel)
