@@ -108,15 +108,17 @@ class NeedleSettings(_Strict):
         return value
 
 
+def passage_counts(value: list[int], *, least: int) -> list[int]:
+    """A list of numbers of passages: distinct, each at least `least`; sorted."""
+    if any(n < least for n in value) or len(set(value)) != len(value):
+        raise ValueError(f"must be distinct numbers of passages, each at least {least}")
+    return sorted(value)
+
+
 class KSweepSettings(_Strict):
     ks: list[int] = Field(default_factory=lambda: [1, 2, 3, 5, 8], min_length=1)
 
-    @field_validator("ks")
-    @classmethod
-    def _positive(cls, value):
-        if any(k < 1 for k in value) or len(set(value)) != len(value):
-            raise ValueError("must be distinct numbers of passages, each at least 1")
-        return sorted(value)
+    _ks = field_validator("ks")(lambda value: passage_counts(value, least=1))
 
 
 class OrderingSettings(_Strict):
@@ -156,12 +158,7 @@ class ContextLengthSettings(_Strict):
     # points (0-1 scale) of the shortest context's.
     margin: float = Field(default=0.05, ge=0.0, le=1.0)
 
-    @field_validator("n_docs")
-    @classmethod
-    def _sizes(cls, value):
-        if any(n < 2 for n in value) or len(set(value)) != len(value):
-            raise ValueError("must be distinct numbers of passages, each at least 2")
-        return sorted(value)
+    _n_docs = field_validator("n_docs")(lambda value: passage_counts(value, least=2))
 
     @field_validator("positions")
     @classmethod
