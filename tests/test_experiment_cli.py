@@ -128,3 +128,34 @@ def test_plan_detectable_effect_shrinks_with_size():
     assert detectable_effect(100, alpha=0.05, sd=0.3) == pytest.approx(
         (1.959964 + 0.841621) * 0.3 / 10, abs=1e-4)
     assert detectable_effect(5, alpha=0.05, discordant=0.25) is None
+
+
+def test_plan_refuses_a_folder_of_other_settings_and_writes_nothing(config, tmp_path, capsys):
+    run_dir = tmp_path / "exp"
+    assert run(["experiment", "run", str(config), "--run-dir", str(run_dir), "--limit", "2",
+                "-q"]) == 0
+    before = sorted(str(p.relative_to(run_dir)) + str(p.stat().st_mtime_ns)
+                    for p in run_dir.rglob("*"))
+    other = config.with_name("other.yaml")
+    other.write_text(config.read_text().replace("n_docs: 3", "n_docs: 4"), encoding="utf-8")
+    assert run(["experiment", "run", str(other), "--run-dir", str(run_dir), "--plan"]) == 2
+    assert "different settings" in capsys.readouterr().err
+    assert run(["experiment", "run", str(config), "--run-dir", str(run_dir), "--plan"]) == 0
+    after = sorted(str(p.relative_to(run_dir)) + str(p.stat().st_mtime_ns)
+                   for p in run_dir.rglob("*"))
+    assert after == before          # planning read the folder and left it as it was
+
+
+def test_calibration_times_each_call_from_scratch(tmp_path):
+    """A model keeping its prefix would make calibration calls look cheap: it is off while
+    they are timed, and back on for the run."""
+    from promptkit.experiments.planning import plan_experiment
+    from promptkit.testing.fakes import FunctionChatModel
+
+    seen = []
+    model = FunctionChatModel(lambda messages, params: seen.append(model.reuse_prefix) or "x")
+    model.reuse_prefix = True
+    data = _dataset(tmp_path / "qa.jsonl")
+    plan_experiment({"name": "p", "kind": "position", "data": {"path": str(data)},
+                     "position": {"n_docs": 3}}, calibrate=2, model=model)
+    assert seen == [False, False] and model.reuse_prefix is True

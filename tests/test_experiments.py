@@ -15,6 +15,7 @@ from promptkit.errors import BackendError, ConfigError, UserError
 from promptkit.experiments import experiment_from_dict, load_experiment, run_experiment
 from promptkit.experiments.analysis import holm
 from promptkit.experiments.binding import bind, bind_text
+from promptkit.experiments.runner import reanalyse
 from promptkit.testing.fakes import FakeChatModel, FunctionChatModel
 
 TOPICS = ["Danube", "Sahara", "Everest", "Amazon", "Kyoto", "Nile", "Andes", "Baikal"]
@@ -437,9 +438,9 @@ def _shared_prefix(a: str, b: str) -> int:
 def test_cells_sharing_prefixes_run_question_by_question_with_the_same_answers(data, tmp_path):
     """Prefix reuse orders the calls, never the answers: gold last to first, then the oracle,
     question by question; closed-book (another prompt) after; every record as cell by cell."""
-    interleaved = FunctionChatModel(first_passage_reader)
+    interleaved = _keeps_prefix(FunctionChatModel(first_passage_reader))
     a = run_experiment(_position_cfg(data), tmp_path / "a", model=interleaved)
-    by_cell = FunctionChatModel(first_passage_reader)
+    by_cell = _keeps_prefix(FunctionChatModel(first_passage_reader))
     b = run_experiment({**_position_cfg(data), "reuse_prefix": False}, tmp_path / "b",
                        model=by_cell)
 
@@ -470,10 +471,23 @@ def test_cells_sharing_prefixes_run_question_by_question_with_the_same_answers(d
     assert again.summary["complete"]
 
 
+def _keeps_prefix(model):
+    """A fake that says it keeps the previous call's prefix, as llama.cpp with reuse does."""
+    model.reuse_prefix = True
+    return model
+
+
 def test_an_interleaved_experiment_resumes_mid_question(data, tmp_path):
     with pytest.raises(BackendError):
-        run_experiment(_position_cfg(data), tmp_path / "run", model=_dies_after(7))
-    healthy = FunctionChatModel(first_passage_reader)
+        run_experiment(_position_cfg(data), tmp_path / "run", model=_keeps_prefix(_dies_after(7)))
+    # Unfinished: no cell claims to be complete, and the report says the run is not finished.
+    partial = reanalyse(tmp_path / "run")
+    assert not partial.summary["complete"]
+    assert not any(c["run_complete"] for c in partial.summary["cells"])
+    assert "NOT FINISHED" in partial.report_path.read_text()
+    first = json.loads((tmp_path / "run" / "cells" / "gold-at-3" / "manifest.json").read_text())
+    assert first["dataset"]["cases"] == 6 and first["status"] in ("partial", "failed")
+    healthy = _keeps_prefix(FunctionChatModel(first_passage_reader))
     result = run_experiment(_position_cfg(data), tmp_path / "run", model=healthy)
     assert len(healthy.calls) == 6 * 6 - 7
     assert result.summary["complete"]
@@ -530,3 +544,43 @@ def test_context_length_needs_enough_distractors_for_the_largest_size(tmp_path):
     data = _dataset(tmp_path / "qa.jsonl", n_distractors=3)
     with pytest.raises(UserError, match="fewer than 6 distractors"):
         run_experiment(_length_cfg(data), tmp_path / "run", model=FakeChatModel(default="x"))
+
+
+def test_fingerprints_of_existing_folders_do_not_change():
+    """A folder started by an earlier release resumes: adding kinds or settings that do not
+    change answers must leave the hash of an existing config as it was (values from the
+    release before context-length and reuse_prefix existed)."""
+    pos = {"name": "pos", "kind": "position", "model": "fake:echo", "params": {"max_tokens": 64},
+           "data": {"path": "qa.jsonl"}, "position": {"n_docs": 4}}
+    ks = {"name": "ks", "kind": "k-sweep", "model": "fake:echo",
+          "data": {"path": "qa.jsonl", "limit": 5}, "k_sweep": {"ks": [1, 3]}}
+    assert experiment_from_dict(pos).fingerprint() == "8cea177595276858"
+    assert experiment_from_dict(ks).fingerprint() == "a4fc3c586e8e7a70"
+    assert experiment_from_dict({**pos, "reuse_prefix": False}).fingerprint() == \
+        "8cea177595276858"
+
+
+def test_models_without_prefix_reuse_run_cell_by_cell_and_keep_concurrency(data, tmp_path):
+    """Question by question only pays for a model that keeps its prefix; a served model asked
+    cell by cell answers `concurrency` cases at once."""
+    import threading
+    import time
+
+    active, peak = [0], [0]
+    lock = threading.Lock()
+
+    def slow(messages, params):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.02)
+        with lock:
+            active[0] -= 1
+        return first_passage_reader(messages, params)
+
+    model = FunctionChatModel(slow)
+    model.max_concurrency = 4
+    run_experiment({**_position_cfg(data), "concurrency": 4}, tmp_path / "run", model=model)
+    assert peak[0] > 1
+    labels = [m.user_text.count("The fact about") for m in model.calls]
+    assert len(labels) == 36

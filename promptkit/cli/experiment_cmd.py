@@ -45,9 +45,10 @@ def run_cmd(
                        "or to resume when it holds an unfinished run of this config.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q",
                      help="Do not print the report at the end.")] = False,
-    plan: Annotated[bool, typer.Option("--plan", help="Run nothing: print the model calls, the "
-                    "wall time estimated from a few timed calls, and the smallest effect each "
-                    "paired contrast can detect.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="Do not run: build the cells, time a few "
+                    "real calls (--calibrate), and print the model calls, the estimated wall time "
+                    "and the smallest effect each paired contrast can detect. Writes nothing.")
+                    ] = False,
     calibrate: Annotated[int, typer.Option("--calibrate", min=0, help="With --plan: real calls "
                          "to time (0: no estimate of wall time).")] = 3,
     discordant: Annotated[float, typer.Option("--discordant", min=0.001, max=1.0,

@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +55,13 @@ def run_eval(config: EvalConfig | str | Path, run_dir: str | Path | None = None,
              concurrency: int | None = None, *, limit: int | None = None,
              on_bad_lines: str | None = None, progress: ProgressFn | None = None,
              notify: NotifyFn | None = None, pipeline: Asker | None = None,
-             dataset: Dataset | None = None) -> RunResult:
-    """Run (or resume, when `run_dir` holds an unfinished run of the same config) an evaluation."""
+             dataset: Dataset | None = None,
+             only: Collection[str] | None = None) -> RunResult:
+    """Run (or resume, when `run_dir` holds an unfinished run of the same config) an evaluation.
+
+    `only`: answer just these case ids now (the run keeps the whole dataset and stays
+    unfinished until every case is answered); experiments use it to go question by question.
+    """
     cfg = config if isinstance(config, EvalConfig) else load_config(config)
     cfg = _with_overrides(cfg, concurrency=concurrency, limit=limit, on_bad_lines=on_bad_lines)
     notify = notify or (lambda _msg: None)
@@ -80,19 +85,21 @@ def run_eval(config: EvalConfig | str | Path, run_dir: str | Path | None = None,
         check_pipeline(cfg, ds.cases)   # a typo must not leave a failed run folder behind
     run = _run_dir(cfg, run_dir)
     with run.lock():
-        return _run_locked(run, cfg, ds, metrics, pipeline, progress, notify)
+        return _run_locked(run, cfg, ds, metrics, pipeline, progress, notify,
+                           None if only is None else set(only))
 
 
 def _run_locked(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list,
                 pipeline: Asker | None, progress: ProgressFn | None,
-                notify: NotifyFn) -> RunResult:
+                notify: NotifyFn, only: set[str] | None = None) -> RunResult:
     """The run itself, with the run folder locked against a second writer."""
     _open_run(run, cfg, ds, metrics)
     notify(f"run folder: {run.path}")
     done = run.finished()
     pairs = [(case, r) for case in ds.cases for r in range(cfg.repeats)]
-    todo = [(c, r) for c, r in pairs if (c.id, r) not in done]
-    resumed = len(pairs) - len(todo)
+    todo = [(c, r) for c, r in pairs if (c.id, r) not in done
+            and (only is None or c.id in only)]
+    resumed = sum((c.id, r) in done for c, r in pairs)
     if resumed:
         notify(f"resuming {run.id}: {resumed} of {len(pairs)} case runs already saved")
 
@@ -137,7 +144,8 @@ def _run_locked(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list,
         wall_s=round(time.perf_counter() - started, 3), ran=ran, resumed=resumed,
     )
     run.write_json(rd_mod.SUMMARY, summary)
-    _finish_manifest(run, "complete", ran, None)
+    # A run answered part by part (`only`) is "partial" until its last case.
+    _finish_manifest(run, "complete" if summary["complete"] else "partial", ran, None)
     return RunResult(run.path, run.id, summary, records, list(ds.errors), resumed, ran)
 
 

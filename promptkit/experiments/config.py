@@ -301,11 +301,20 @@ class ExperimentConfig(_Strict):
         return self.model_dump(mode="json")
 
     def fingerprint(self) -> str:
-        """Hash of what changes answers or scores (not concurrency, limit or description)."""
-        return settings_fingerprint(self.to_dict(), section="retrieval",
+        """Hash of what changes answers or scores (not concurrency, limit, description or the
+        call order). Settings blocks of kinds added later count only when set, so a folder
+        started before they existed keeps its hash and resumes."""
+        data = self.to_dict()
+        for block in LATER_BLOCKS:
+            if data.get(block) is None:
+                data.pop(block, None)
+        return settings_fingerprint(data, section="retrieval",
                                     ignore=("concurrency", "description", "reuse_prefix"),
                                     limit_in="data")
 
+
+# Kind blocks added after experiment folders were first written (see `fingerprint`).
+LATER_BLOCKS = ("context_length",)
 
 HINT = "See eval/experiments/ for a complete example of each kind."
 

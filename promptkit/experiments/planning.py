@@ -9,6 +9,7 @@ analysis will make: the smallest difference it detects with 80% power at the fam
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 import time
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from promptkit.experiments.cells import Cell, Context
+from promptkit.experiments.retrieval import RANKINGS
 
 DISCORDANT = 0.25   # assumed share of questions two cells score differently (0/1 metrics)
 SPREAD = 0.30       # assumed sd of per-question differences (other metrics)
@@ -121,14 +123,21 @@ def plan_experiment(config, run_dir: str | Path | None = None, *, limit: int | N
     from promptkit.experiments.analysis import family_alpha
     from promptkit.experiments.registry import get_kind
     from promptkit.experiments.runner import _as_config, _with_overrides
+    from promptkit.llm.cache import resolve_mode
 
     cfg = _with_overrides(_as_config(config), concurrency=None, limit=limit)
     kind = get_kind(cfg.kind)
-    existing = Path(run_dir) if run_dir is not None and Path(run_dir).is_dir() else None
+    existing = _existing_run(cfg, run_dir)
+    if calibrate > 0 and resolve_mode(cfg.cache_mode) == "replay":
+        calibrate = 0   # replay never calls a model, and a plan does not either then
+        if notify:
+            notify("plan: replay mode calls no model, so the wall time is not calibrated")
     with tempfile.TemporaryDirectory(prefix="promptkit-plan-") as scratch:
-        # Built where the run would build (retrieval saved in an existing folder is reused);
-        # a new run's folder is not created by planning it.
-        ctx = Context(cfg, existing or Path(scratch), model=model, notify=notify,
+        # Built as the run would build it, in a scratch folder: planning writes nothing into a
+        # run folder. Retrieval saved by the run being planned is read, not recomputed.
+        if existing is not None and (existing / RANKINGS).is_file():
+            shutil.copy(existing / RANKINGS, Path(scratch) / RANKINGS)
+        ctx = Context(cfg, Path(scratch), model=model, notify=notify,
                       limit=limit if limit is not None else (cfg.data.limit if cfg.data else None))
         plan = kind.build(ctx)
         cells = [CellPlan(c.label, c.title, len(c.dataset.cases), _done(existing, c),
@@ -152,6 +161,21 @@ def plan_experiment(config, run_dir: str | Path | None = None, *, limit: int | N
                           cfg.reuse_prefix, cells, contrasts, assumption, timed)
 
 
+def _existing_run(cfg, run_dir) -> Path | None:
+    """The run folder being planned, if it holds a run; one of other settings is refused, as
+    the run itself would refuse it."""
+    from promptkit.errors import ConfigError
+    from promptkit.evaluation.rundir import RunDir
+    from promptkit.experiments.runner import MANIFEST
+
+    if run_dir is None or not (Path(run_dir) / MANIFEST).is_file():
+        return None
+    if RunDir(run_dir).read_json(MANIFEST).get("fingerprint") != cfg.fingerprint():
+        raise ConfigError("this folder holds a run of different settings", path=str(run_dir),
+                          hint="Plan with the config that started it, or without --run-dir.")
+    return Path(run_dir)
+
+
 def _done(folder: Path | None, cell: Cell) -> int:
     """Cases of the cell a run folder already holds (they are not asked again)."""
     if folder is None:
@@ -167,17 +191,20 @@ def _done(folder: Path | None, cell: Cell) -> int:
 
 
 def _context_tokens(ctx: Context, cell: Cell, sample: int = 5) -> float:
-    """Mean prompt tokens of the cell's first cases: the rendered prompt without passages (its
-    instructions, examples and the question) plus the passages it is given."""
+    """Mean prompt tokens of the cell's first cases: the prompt rendered with its passages
+    packed exactly as the run packs them (what `Pipeline.ask` would send), never generated."""
+    from promptkit.pipeline.pack import ContextChunk, pack
+
     pipe = ctx.pipeline(cell.prompt, mode=cell.mode, order=cell.order, k=cell.k)
     sizes = []
     for case in cell.dataset.cases[:sample]:
-        if cell.mode == "closed-book":
-            sizes.append(ctx.model.count_message_tokens(pipe.render(case.question, None)))
-            continue
-        passages = "\n".join(str(p.get("text", "")) if isinstance(p, dict) else str(p)
-                             for p in case.contexts or [])
-        sizes.append(pipe.context_budget(case.question)[1] + ctx.count_tokens(passages))
+        packing = None
+        if cell.mode != "closed-book" and case.contexts:
+            chunks = [ContextChunk.from_any(c, i) for i, c in enumerate(case.contexts, start=1)]
+            budget, _overhead = pipe.context_budget(case.question)
+            packing = pack(chunks, budget_tokens=budget, count_tokens=ctx.count_tokens,
+                           order=cell.order)
+        sizes.append(ctx.model.count_message_tokens(pipe.render(case.question, packing)))
     return statistics.fmean(sizes) if sizes else 0.0
 
 
@@ -192,7 +219,12 @@ def _calibrate(ctx: Context, built: list[Cell], cells: list[CellPlan], n: int) -
         return []
     picks = sorted({todo[round(j * (len(todo) - 1) / max(n - 1, 1))] for j in range(n)})
     model = ctx.model
-    cache, model.cache = getattr(model, "cache", None), None   # time the model, not the cache
+    # Time the model from scratch: not the response cache, not a prefix kept from the call
+    # before (calibration calls are few and unrelated; the run's reuse only makes it faster).
+    cache, model.cache = getattr(model, "cache", None), None
+    reuse = getattr(model, "reuse_prefix", None)
+    if reuse:
+        model.reuse_prefix = False
     out = []
     try:
         for i in picks:
@@ -206,6 +238,8 @@ def _calibrate(ctx: Context, built: list[Cell], cells: list[CellPlan], n: int) -
                         "context_tokens": cells[i].context_tokens})
     finally:
         model.cache = cache
+        if reuse:
+            model.reuse_prefix = reuse
     return out
 
 

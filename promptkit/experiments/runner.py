@@ -102,7 +102,10 @@ def _run_cells(ctx: Context, plan: Plan, manifest: dict, progress, notify) -> No
     timings = manifest.setdefault("cell_wall_s", {})
     numbers = {cell.label: n for n, cell in enumerate(plan.cells, start=1)}
     askers: dict[str, object] = {}
-    for cell, upto in schedule(plan, interleave=cfg.reuse_prefix):
+    # Question by question only where it pays: a model that keeps the previous call's prefix
+    # (in-process llama.cpp). Elsewhere cell by cell, which keeps `concurrency` useful.
+    interleave = cfg.reuse_prefix and bool(getattr(ctx.model, "reuse_prefix", False))
+    for cell, upto in schedule(plan, interleave=interleave):
         t0 = time.perf_counter()
         try:
             _run_cell(ctx, cell, numbers[cell.label], len(plan.cells), progress, notify,
@@ -122,7 +125,7 @@ def _run_cells(ctx: Context, plan: Plan, manifest: dict, progress, notify) -> No
 
 
 def schedule(plan: Plan, *, interleave: bool) -> list[tuple[Cell, int | None]]:
-    """(cell, run its cases up to this many) steps; None: the whole cell.
+    """(cell, answer its case number `upto` (from 1) now) steps; None: the whole cell.
 
     Cell by cell, unless `interleave` and the kind named cells whose prompts for one question
     share prefixes (`Plan.prefix_order`): those then go question by question, in that order,
@@ -152,10 +155,10 @@ def _run_cell(ctx: Context, cell: Cell, number: int, total: int, progress, notif
             progress(number, total, cell.label, done, cases)
     eval_cfg = cell_eval_config(cfg, cell)
     askers = {} if askers is None else askers
-    if cell.label not in askers:
+    first = cell.label not in askers    # this cell's first step in this invocation
+    if first:
         askers[cell.label] = ctx.pipeline(cell.prompt, mode=cell.mode, order=cell.order,
                                           k=cell.k)
-    first = upto is None or upto == 1
 
     def cell_notify(message: str) -> None:
         # The harness's own "stopped ... run `promptkit eval run`" advice names the cell's
@@ -167,8 +170,9 @@ def _run_cell(ctx: Context, cell: Cell, number: int, total: int, progress, notif
             return
         notify(f"[{cell.label}] {message}")
 
+    only = None if upto is None else {cell.dataset.cases[upto - 1].id}
     run_eval(eval_cfg, run_dir=ctx.run_dir / CELLS / cell.label, dataset=cell.dataset,
-             pipeline=askers[cell.label], progress=on_progress, notify=cell_notify, limit=upto)
+             pipeline=askers[cell.label], progress=on_progress, notify=cell_notify, only=only)
 
 
 def _resume_hint(folder: Path, cfg: ExperimentConfig) -> str:
