@@ -141,11 +141,15 @@ def test_mode_resolution(monkeypatch):
     monkeypatch.delenv("PROMPTKIT_CACHE_MODE", raising=False)
     monkeypatch.delenv("CI", raising=False)
     assert resolve_mode() == "off"
-    monkeypatch.setenv("CI", "true")
-    assert resolve_mode() == "replay"
     monkeypatch.setenv("PROMPTKIT_CACHE_MODE", "record")   # one variable for cache and suites
     assert resolve_mode() == "record"
-    assert resolve_mode("read-write") == "read-write"
+    monkeypatch.setenv("CI", "true")
+    # Under CI a variable set for the evaluations' cache never makes a suite call a model.
+    for value in ("record", "read-write", "off"):
+        monkeypatch.setenv("PROMPTKIT_CACHE_MODE", value)
+        assert resolve_mode() == "replay"
+    assert resolve_mode("read-write") == "read-write"       # the command line decides
+    monkeypatch.delenv("CI")
     monkeypatch.setenv("PROMPTKIT_CACHE_MODE", "replya")
     with pytest.raises(Exception, match="not one of: off, read-write, record, replay"):
         resolve_mode()
@@ -157,8 +161,8 @@ def test_old_mode_words_still_work_with_a_deprecation_warning(monkeypatch):
         assert resolve_mode("live") == "off"
     monkeypatch.setenv("PROMPTKIT_SUITE_MODE", "record")
     monkeypatch.setenv("PROMPTKIT_CACHE_MODE", "replay")
-    with pytest.warns(FutureWarning, match=r"PROMPTKIT_SUITE_MODE is deprecated: set "
-                                           r"\$PROMPTKIT_CACHE_MODE=record"):
+    with pytest.warns(FutureWarning, match=r"PROMPTKIT_SUITE_MODE is deprecated: pass "
+                                           r"--mode record"):
         assert resolve_mode() == "record"       # the old, suite-only variable still wins
 
 
@@ -182,3 +186,20 @@ def test_read_write_replays_what_is_recorded_and_records_the_rest(tmp_path):
     assert [replayed.generate(m, GenParams()).text for m in (MESSAGES, other)] == \
         ["first answer", "new answer"]
     assert replayed.calls == []
+
+
+def test_a_miss_answered_live_does_not_report_an_earlier_recording(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    rec = Recordings(path, "record")
+    first = FakeChatModel(default="recorded")
+    first.cache = rec
+    first.generate(MESSAGES, GenParams())
+    rec.save()
+    rw = Recordings(path, "read-write")
+    model = FakeChatModel(default="live")
+    model.cache = rw
+    model.generate(MESSAGES, GenParams())
+    assert rw.take_served()["text"] == "recorded"
+    model.generate(MESSAGES, GenParams())                      # served again
+    model.generate([{"role": "user", "content": "new"}], GenParams())   # a miss: live
+    assert rw.take_served() is None

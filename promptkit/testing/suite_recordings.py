@@ -5,12 +5,13 @@ Each line is one response, keyed by the LLM cache's own `request_key` (model spe
 it. The object plugs into `ChatModel.cache` (the same `consults` / `lookup` / `stores` / `store`
 calls as `ResponseCache`), so every backend records and replays through one path.
 
-Modes are the response cache's: `replay` answers only from the file (a miss is an error saying
-how to record), `record` calls the model and rewrites the entries of the cases it ran,
-`read-write` answers what is recorded and records what is not, `off` uses neither (the model
-answers every call). One variable chooses the mode for suites and the response cache alike,
-$PROMPTKIT_CACHE_MODE; suites default to replay under CI and off elsewhere. The older words
-(`live`, $PROMPTKIT_SUITE_MODE) still work for one release, with a deprecation warning.
+The mode words are the response cache's: `replay` answers only from the file (a miss is an error
+saying how to record), `record` calls the model and rewrites the entries of the cases it ran,
+`read-write` answers what is recorded and records what is not (appending; nothing is pruned),
+`off` uses neither (the model answers every call). Outside CI the same $PROMPTKIT_CACHE_MODE
+that sets the response cache sets suites; under CI suites replay unless the command line says
+otherwise. The older words (`live`, $PROMPTKIT_SUITE_MODE) still work for one release, with a
+deprecation warning.
 Credentials never reach the file: URLs in specs are stripped, and the values of secret-looking
 environment variables and API-key-shaped strings are masked in everything written.
 """
@@ -40,15 +41,22 @@ _FIELDS = ("case", "prompt", "role", "repeat", "key", "model", "params", "messag
 
 
 def resolve_mode(explicit: str | None = None) -> str:
-    """--mode / --promptkit-mode, else $PROMPTKIT_CACHE_MODE, else replay under CI and off
-    elsewhere. $PROMPTKIT_SUITE_MODE, when set, still comes before $PROMPTKIT_CACHE_MODE (for
+    """--mode / --promptkit-mode; else, under CI, replay (an environment variable set for the
+    evaluations' cache never makes a CI suite call a model); else $PROMPTKIT_CACHE_MODE, else
+    off. $PROMPTKIT_SUITE_MODE, when set, still comes first after the option, CI or not (for
     one release, with a deprecation warning), and `live` still means `off`."""
     old = os.environ.get(OLD_ENV_VAR)
     if not explicit and old:
-        deprecated(f"${OLD_ENV_VAR} is deprecated: set ${ENV_VAR}={OLD_NAMES.get(old, old)} "
-                   "(one variable for suites and the response cache)")
-    mode = explicit or old or os.environ.get(ENV_VAR) or \
-        ("replay" if os.environ.get("CI") else "off")
+        deprecated(f"${OLD_ENV_VAR} is deprecated: pass --mode {OLD_NAMES.get(old, old)} (or "
+                   f"--promptkit-mode), or outside CI set ${ENV_VAR}")
+    env = os.environ.get(ENV_VAR)
+    if env and env not in MODES and not explicit and not old:
+        raise UserError(f"${ENV_VAR} '{env}' is not one of: {', '.join(MODES)}",
+                        hint="Use off, read-write, record or replay.")
+    if os.environ.get("CI"):
+        mode = explicit or old or "replay"
+    else:
+        mode = explicit or old or env or "off"
     if mode in OLD_NAMES:
         deprecated(f"mode '{mode}' is now called '{OLD_NAMES[mode]}'")
         mode = OLD_NAMES[mode]
@@ -123,6 +131,7 @@ class Recordings:
         (read-write: None, and the model answers)."""
         key = request_key(spec, params, messages)
         entries = self._load()
+        self._served = None   # a miss answered live must not report an earlier call's entry
         repeat = int(self.tag.get("repeat") or 0)
         entry = entries.get((key, repeat))
         if entry is None and params.deterministic:
