@@ -172,9 +172,28 @@ def test_one_beir_reader_two_policies_for_bad_lines(tmp_path):
                                              "q2\td1\tlots\nq3\td1\t1\n")
     ds = load_dataset(root)
     assert [(c.id, c.gold_ids, c.metadata["qrels"]) for c in ds.cases] == \
-        [("q1", ["d1"], {"d1": 2.0})]
+        [("q1", ["d1"], {"d1": 2})]
     assert [str(e) for e in ds.errors] == [
         f"{root / 'qrels' / 'test.tsv'}:line 3: score 'lots' is not a number",
         f"{root / 'qrels' / 'test.tsv'}:?: query 'q3' has judgments but no text"]
     with pytest.raises(ConfigError, match=r"test.tsv:3: field 'score'"):
         beir.load(root)
+
+
+def test_beir_questions_without_a_corpus_keep_every_judged_query(tmp_path):
+    """The harness reads queries and judgments only: no corpus.jsonl needed, and a query whose
+    judgments are all 0 is still a case (with no gold), its grades kept as written."""
+    from promptkit.retrieval import beir
+
+    root = tmp_path / "qonly"
+    (root / "qrels").mkdir(parents=True)
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": f"question {q}"})
+                                                + "\n" for q in ("q1", "q2")))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n"
+                                             "q1\td2\t0\nq2\td3\t0\n")
+    ds = load_dataset(root)
+    assert ds.errors == []
+    assert [(c.id, c.gold_ids, c.metadata["qrels"]) for c in ds.cases] == \
+        [("q1", ["d1"], {"d1": 1, "d2": 0}), ("q2", [], {"d3": 0})]
+    with pytest.raises(UserError, match="corpus.jsonl is missing"):
+        beir.load(root)            # ranking a corpus needs one

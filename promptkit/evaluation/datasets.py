@@ -341,10 +341,11 @@ def load_beir(path: Path, split: str = "test") -> Dataset:
     from promptkit.retrieval.beir import Problems, load
 
     problems = Problems(collect=True)
-    data = load(path, split, problems=problems)
+    data = load(path, split, problems=problems, corpus=False)
     errors = [BadRecord(p, reason, line=line) for p, line, reason in problems.found]
-    cases = [Case(qid, data.queries[qid], [], list(rel), None, {"qrels": rel, "split": split})
-             for qid, rel in data.qrels.items()]
+    cases = [Case(qid, data.texts[qid], [], [d for d, g in rel.items() if g > 0], None,
+                  {"qrels": rel, "split": split})
+             for qid, rel in data.graded.items()]
     digest = hashlib.sha256(_file_hash(path / "queries.jsonl").encode()
                             + _file_hash(path / "qrels" / f"{split}.tsv").encode())
     return Dataset(str(path), "beir", cases, errors, digest.hexdigest())

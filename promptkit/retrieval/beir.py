@@ -13,7 +13,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,10 @@ class BeirSet:
     split: str
     queries: dict[str, str]                 # only the queries judged in this split
     qrels: dict[str, dict[str, float]]      # query id -> {doc id: grade > 0}
+    # Every judgment as written, zero and negative grades included, and the text of every
+    # judged query (the harness keeps them all).
+    graded: dict[str, dict[str, float]] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
 
     @property
     def corpus(self) -> Path:
@@ -55,19 +59,21 @@ class Problems:
         self.found.append((str(path), line, reason))
 
 
-def load(folder: str | Path, split: str = "test", *,
-         problems: Problems | None = None) -> BeirSet:
-    """The judged queries of `split` and their positive judgments; the one BEIR reader.
+def load(folder: str | Path, split: str = "test", *, problems: Problems | None = None,
+         corpus: bool = True) -> BeirSet:
+    """The judged queries of `split` and their judgments; the one BEIR reader.
 
-    A missing folder, file or split is always an error; a bad line raises unless `problems`
-    collects it.
+    A missing folder, file or split is always an error (`corpus=False`: the folder need not
+    hold corpus.jsonl, as when only the questions are evaluated); a bad line raises unless
+    `problems` collects it. `qrels` keeps the positive judgments of the queries that have one
+    (what ranking metrics use); `graded` every judgment of every judged query.
     """
     problem = problems or Problems(collect=False)
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise UserError(f"BEIR folder {folder} does not exist",
                         hint="Point --beir at a folder with corpus.jsonl, queries.jsonl, qrels/.")
-    for name in ("corpus.jsonl", "queries.jsonl"):
+    for name in ("corpus.jsonl", "queries.jsonl")[0 if corpus else 1:]:
         if not (folder / name).is_file():
             raise UserError(f"{folder / name} is missing; a BEIR folder holds corpus.jsonl, "
                             "queries.jsonl and qrels/<split>.tsv")
@@ -76,24 +82,27 @@ def load(folder: str | Path, split: str = "test", *,
         have = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
         raise UserError(f"no qrels for split '{split}' ({qrels_path} is missing)",
                         hint=f"Splits found: {', '.join(have) or 'none'}; pass --split NAME.")
-    qrels = _read_qrels(qrels_path, problem)
+    graded = _read_qrels(qrels_path, problem)
     queries: dict[str, str] = {}
     for lineno, rec in _jsonl(folder / "queries.jsonl", problem):
         qid = str(rec.get("_id", ""))
-        if qid in qrels:
+        if qid in graded:
             if not isinstance(rec.get("text"), str):
                 problem("query has no 'text'", path=folder / "queries.jsonl", line=lineno,
                         field="text")
                 continue
             queries[qid] = rec["text"]
-    missing = sorted(set(qrels) - set(queries))
+    positive = {q: {d: g for d, g in rel.items() if g > 0} for q, rel in graded.items()}
+    missing = sorted(q for q in set(graded) - set(queries) if positive[q])
     if missing and not problem.collect:
         raise ConfigError(f"{len(missing)} judged queries are not in queries.jsonl "
                           f"(first: {missing[0]})", path=str(qrels_path))
-    for qid in missing:
-        problem(f"query '{qid}' has judgments but no text", path=qrels_path)
-        del qrels[qid]
-    return BeirSet(folder, split, queries, qrels)
+    for qid in sorted(set(graded) - set(queries)):
+        if positive[qid]:
+            problem(f"query '{qid}' has judgments but no text", path=qrels_path)
+        del graded[qid]
+    qrels = {q: rel for q, rel in positive.items() if q in graded and rel}
+    return BeirSet(folder, split, {q: queries[q] for q in qrels}, qrels, graded, queries)
 
 
 def _jsonl(path: Path, problem: Problems | None = None) -> Iterator[tuple[int, dict]]:
@@ -128,8 +137,7 @@ def _read_qrels(path: Path, problem: Problems) -> dict[str, dict[str, float]]:
                 problem(f"score '{row[2]}' is not a number", path=path, line=lineno,
                         field="score")
                 continue
-            if grade > 0:
-                qrels.setdefault(row[0], {})[row[1]] = grade
+            qrels.setdefault(row[0], {})[row[1]] = int(grade) if grade.is_integer() else grade
     return qrels
 
 
