@@ -115,6 +115,16 @@ def fmt_p(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def detectable_text(c: dict) -> str:
+    """The detectable column: the effect, or why there is none."""
+    if c.get("detectable") is not None:
+        return f"±{c['detectable']:.3f}"
+    spread = c.get("spread") or {}
+    if spread.get("discordant") == 0 or spread.get("sd") == 0:
+        return "– (the cells agree on every case)"
+    return "none at this size"
+
+
 DETECTABLE_NOTE = ("detectable: the smallest difference the paired test finds with 80% power "
                    "at this size, at the family's Bonferroni level (Holm's first step), from the "
                    "observed share of discordant cases (0/1 metrics) or spread of differences.")
@@ -130,8 +140,7 @@ def comparison_table(comparisons: list[dict], *, base_title: str) -> str:
             lines.append(f"| {c['title']} | – | – | – | – | – | – | {c.get('reason', 'not run')} "
                          "| – |")
             continue
-        detectable = "none at this size" if c.get("detectable") is None \
-            else f"±{c['detectable']:.3f}"
+        detectable = detectable_text(c)
         verdict = c["verdict"]
         if c.get("p_holm") is not None and verdict != "no significant difference" \
                 and not c.get("significant_holm"):

@@ -158,7 +158,8 @@ class ContextLengthSettings(_Strict):
     # points (0-1 scale) of the shortest context's.
     margin: float = Field(default=0.05, ge=0.0, le=1.0)
 
-    _n_docs = field_validator("n_docs")(lambda value: passage_counts(value, least=2))
+    # At least 3: with 2 passages "middle" would be "first" again.
+    _n_docs = field_validator("n_docs")(lambda value: passage_counts(value, least=3))
 
     @field_validator("positions")
     @classmethod
@@ -236,8 +237,9 @@ class ExperimentConfig(_Strict):
     concurrency: int = Field(default=1, ge=1)
     cache_mode: CacheMode = None
     # Run the cells whose prompts share prefixes question by question, so that llama.cpp
-    # reuses the evaluated prefix of the call before (llamacpp models; answers unchanged,
-    # measured by bench/prefix_reuse.py). False: cell by cell, every prompt from scratch.
+    # reuses the evaluated prefix of the call before (in-process llamacpp models only; other
+    # backends run cell by cell, keeping `concurrency`; bench/prefix_reuse.py measures the
+    # gain and that answers stay the same). False: cell by cell, every prompt from scratch.
     reuse_prefix: bool = True
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     data: DataConfig | None = None
@@ -266,13 +268,13 @@ class ExperimentConfig(_Strict):
         unknown = sorted(set(value) - set(PARAM_KEYS))
         if unknown:
             raise ValueError(f"unknown generation setting(s) {unknown}; use {list(PARAM_KEYS)}")
-        try:   # the same bounds as everywhere else
-            GenerationSettings.model_validate(value)
+        try:   # the same bounds and types as everywhere else
+            checked = GenerationSettings.model_validate(value)
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ValueError(f"{first['loc'][0]}: "
                              + first["msg"].replace("Input should", "should", 1)) from None
-        return value
+        return {key: getattr(checked, key) for key in value}
 
     @field_validator("name")
     @classmethod
