@@ -6,8 +6,11 @@ N-1 distractors free of the answer, the same distractors growing with N — and 
 first, in the middle or last. The same questions fill every cell (those with enough distractors
 for the largest N). The analysis draws accuracy against the prompt tokens each N took, per gold
 position and pooled over positions, and states an effective length in the spirit of RULER
-(Hsieh et al., 2024): the longest context whose pooled accuracy stays within `margin` of the
-shortest one's, every shorter context included.
+(Hsieh et al., 2024), which calls a length effective while the score stays above a fixed
+threshold; here the threshold is relative — the shortest context's pooled accuracy minus
+`margin` — and the length is the longest whose pooled accuracy, and every shorter one's, stays
+above it. It compares point estimates: the report prints their CIs and the paired tests beside
+it.
 """
 
 from __future__ import annotations
