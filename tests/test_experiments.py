@@ -451,9 +451,10 @@ def test_cells_sharing_prefixes_run_question_by_question_with_the_same_answers(d
             f"gold-at-{gold[0]}"
 
     order = [gold_at(c.messages) for c in interleaved.calls]
-    first_question = ["gold-at-3", "gold-at-2", "gold-at-1", "gold-at-0", "oracle"]
-    assert order[:5] == first_question and order[5:10] == first_question
-    assert order[-6:] == ["closed-book"] * 6
+    # Per question: the cells sharing prefixes in their order, then the question's other cell.
+    first_question = ["gold-at-3", "gold-at-2", "gold-at-1", "gold-at-0", "oracle",
+                      "closed-book"]
+    assert order[:6] == first_question and order[6:12] == first_question
     assert [gold_at(c.messages) for c in by_cell.calls][:6] == ["gold-at-0"] * 6
     shared = [_shared_prefix(x.user_text, y.user_text) for x, y in
               zip(interleaved.calls, interleaved.calls[1:], strict=False)]

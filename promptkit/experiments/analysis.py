@@ -149,5 +149,5 @@ def comparison_table(comparisons: list[dict], *, base_title: str) -> str:
             f"| {c['title']} | {fmt(c['mean_base'])} → {fmt(c['mean'])} | "
             f"{c['delta']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
             f"{c['wins']} / {c['losses']} | {c['test']} | {fmt_p(c['p_value'])} | "
-            f"{fmt_p(c.get('p_holm'))} | {verdict}  | {detectable} |")
+            f"{fmt_p(c.get('p_holm'))} | {verdict} | {detectable} |")
     return "\n".join(lines + ["", f"_{DETECTABLE_NOTE}_"])

@@ -128,18 +128,20 @@ def schedule(plan: Plan, *, interleave: bool) -> list[tuple[Cell, int | None]]:
     """(cell, answer its case number `upto` (from 1) now) steps; None: the whole cell.
 
     Cell by cell, unless `interleave` and the kind named cells whose prompts for one question
-    share prefixes (`Plan.prefix_order`): those then go question by question, in that order,
-    so that each prompt follows the one it shares the longest prefix with and llama.cpp
-    evaluates only the part after it. The other cells follow, cell by cell.
+    share prefixes (`Plan.prefix_order`): then question by question, those cells first in that
+    order, so that each prompt follows the one it shares the longest prefix with and llama.cpp
+    evaluates only the part after it, then the question's other cells. Every cell then holds
+    the same questions at any moment, so an unfinished run still compares like with like.
     """
     by_label = {c.label: c for c in plan.cells}
     shared = [by_label[label] for label in plan.prefix_order if label in by_label] \
         if interleave else []
+    if not shared:
+        return [(c, None) for c in plan.cells]
+    ordered = shared + [c for c in plan.cells if c not in shared]
     steps: list[tuple[Cell, int | None]] = []
-    longest = max((len(c.dataset.cases) for c in shared), default=0)
-    for upto in range(1, longest + 1):
-        steps += [(c, upto) for c in shared if upto <= len(c.dataset.cases)]
-    steps += [(c, None) for c in plan.cells if c not in shared]
+    for upto in range(1, max(len(c.dataset.cases) for c in ordered) + 1):
+        steps += [(c, upto) for c in ordered if upto <= len(c.dataset.cases)]
     return steps
 
 
