@@ -110,7 +110,9 @@ def _cells_table(summary: dict) -> str:
         run = f"cells/{c['label']}" if c.get("run_id") else "not started"
         wall = "–" if c.get("wall_s") is None else f"{c['wall_s']:.1f}"
         tokens = "–" if c.get("context_tokens") is None else f"{c['context_tokens']:.0f}"
-        lines.append(f"| {c['title']} | {c['cases']} | {values} | {tokens} | {wall} | {run} |")
+        cases = str(c["cases"]) if c.get("answered", c["cases"]) == c["cases"] \
+            else f"{c['answered']} of {c['cases']}"
+        lines.append(f"| {c['title']} | {cases} | {values} | {tokens} | {wall} | {run} |")
     return "\n".join(lines)
 
 

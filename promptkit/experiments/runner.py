@@ -265,8 +265,10 @@ def _cell_summary(run: CellRun, metrics: list[str], manifest: dict) -> dict:
     out["run_complete"] = run.complete()
     out["metrics"] = {m: run.summary(m) for m in metrics}
     out["wall_s"] = manifest.get("cell_wall_s", {}).get(run.label)
+    out["answered"] = 0
     if run.run is not None:
         wanted = run.run.records
+        out["answered"] = len({r["id"] for r in wanted})
         out["run_id"] = run.run.id
         out["context_tokens"] = trace.mean_prompt_tokens(wanted)
         out["cases_s"] = round(sum(float(r.get("elapsed_s") or 0) for r in wanted), 3)
@@ -281,7 +283,7 @@ def _timing(manifest: dict, cells: list[dict]) -> dict:
             "invocations": len(manifest.get("invocations", [])),
             # Time spent answering the cases the summary counts, and how many came from cache.
             "cases_s": round(sum(c.get("cases_s") or 0 for c in cells), 3),
-            "records": sum(c["cases"] for c in cells),
+            "records": sum(c.get("answered", c["cases"]) for c in cells),
             "cache_hits": sum(c.get("cache_hits") or 0 for c in cells)}
 
 
