@@ -17,6 +17,10 @@ class GenerationSettings(StrictModel):
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)
 
+    def generation_options(self) -> dict:
+        """These settings as `Pipeline(...)` keyword arguments."""
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature}
+
 
 GENERATION_KEYS = tuple(GenerationSettings.model_fields)
 

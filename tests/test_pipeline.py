@@ -203,3 +203,15 @@ def test_langchain_runnable_and_top_level_ask():
     answer = promptkit.ask("Capital of Italy?", model=FakeChatModel(default="Rome."),
                            collection=FakeRetriever(PASSAGES), k=2)
     assert isinstance(answer, promptkit.Answer) and answer.text == "Rome."
+
+
+def test_a_pipeline_from_settings_models():
+    """The settings models every file extends map onto Pipeline arguments in one place;
+    explicit options win."""
+    from promptkit.pipeline import Pipeline
+    from promptkit.settings import GenerationSettings, RetrievalSettings
+
+    pipe = Pipeline.from_settings(
+        RetrievalSettings(k=6, order="edges", mmr=True), GenerationSettings(max_tokens=12),
+        None, prompt="rag-answer@production", model="fake:echo", collection="nowhere", k=3)
+    assert (pipe.k, pipe.order, pipe.mmr, pipe.params.max_tokens) == (3, "edges", True, 12)

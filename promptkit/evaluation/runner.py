@@ -206,15 +206,11 @@ def _contexts_for(case: Case, cfg: EvalConfig) -> list | None:
 
 def check_pipeline(cfg: EvalConfig, cases: list[Case]) -> None:
     """Resolve the config's prompt, model spec and collection without loading a model."""
-    from promptkit.pipeline import Pipeline
     from promptkit.pipeline.demo import check_collection
 
     p = cfg.pipeline
     try:
-        pipe = Pipeline(prompt=p.prompt, model=p.model, collection=p.collection, k=p.k,
-                        order=p.order, mmr=p.mmr, hybrid=p.hybrid, where=p.where,
-                        min_score=p.min_score, mode=p.mode, cache_mode=cfg.cache_mode,
-                        max_tokens=p.max_tokens, temperature=p.temperature, seed=cfg.seed)
+        pipe = _pipeline(cfg, p.collection)
     except UserError as exc:
         raise _in_config(exc, cfg, "pipeline.prompt") from None
     try:
@@ -234,7 +230,6 @@ def _in_config(exc: UserError, cfg: EvalConfig, field: str) -> ConfigError:
 
 def build_pipeline(cfg: EvalConfig, cases: list[Case], notify: NotifyFn) -> Asker:
     """The real pipeline from the config's settings (the demo collection is built if empty)."""
-    from promptkit.pipeline import Pipeline
 
     p = cfg.pipeline
     missing = [c.id for c in cases if not c.contexts]
@@ -247,10 +242,17 @@ def build_pipeline(cfg: EvalConfig, cases: list[Case], notify: NotifyFn) -> Aske
         from promptkit.pipeline.demo import ready_collection
 
         collection = ready_collection(p.collection, say=notify)
-    return Pipeline(prompt=p.prompt, model=p.model, collection=collection,
-                    where=p.where, min_score=p.min_score, mode=p.mode,
-                    cache_mode=cfg.cache_mode, max_tokens=p.max_tokens,
-                    temperature=p.temperature, seed=cfg.seed, **p.pipeline_options())
+    return _pipeline(cfg, collection)
+
+
+def _pipeline(cfg: EvalConfig, collection) -> Asker:
+    """The config's pipeline (nothing loaded until it is asked)."""
+    from promptkit.pipeline import Pipeline
+
+    p = cfg.pipeline
+    return Pipeline.from_settings(p, prompt=p.prompt, model=p.model, collection=collection,
+                                  where=p.where, min_score=p.min_score, mode=p.mode,
+                                  cache_mode=cfg.cache_mode, seed=cfg.seed)
 
 
 class _Repeats:

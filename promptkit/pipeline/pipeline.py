@@ -67,6 +67,22 @@ class Pipeline:
         self.params: GenParams = replace(self.prompt.gen_params(),
                                          **{k_: v for k_, v in overrides.items() if v is not None})
 
+    @classmethod
+    def from_settings(cls, *settings, **options) -> Pipeline:
+        """A pipeline from settings models — `promptkit.settings.RetrievalSettings`,
+        `GenerationSettings`, or what extends them (an eval config's `pipeline:`, a suite's
+        `retrieval:` and `params:`); None entries are skipped. `options` add the rest (prompt,
+        model, collection, mode, seed, ...) and win over the settings."""
+        kwargs: dict = {}
+        for s in settings:
+            if s is None:
+                continue
+            if hasattr(s, "pipeline_options"):
+                kwargs.update(s.pipeline_options())
+            if hasattr(s, "generation_options"):
+                kwargs.update(s.generation_options())
+        return cls(**{**kwargs, **options})
+
     def _load_prompt(self, prompt):
         from promptkit.prompts import load_prompt
 

@@ -265,10 +265,8 @@ class SuiteRunner:
         if key not in self._pipelines:
             from promptkit.pipeline import Pipeline
 
-            p = self.suite.spec.params
             options: dict[str, Any] = {}
             if retrieval is not None:
-                options = retrieval.pipeline_options()
                 if retrieval.rerank:
                     from promptkit.testing.suite_store import SuiteReranker
 
@@ -283,10 +281,10 @@ class SuiteRunner:
                 mode, collection = "closed-book", None
             capture = _Capturing(self.collection(collection)) if collection else None
             # Without a collection every case gives its passages, so the name is never opened.
-            pipeline = Pipeline(
-                prompt=prompt, model=self._model(None),
-                collection=capture or "no-collection", mode=mode,
-                max_tokens=p.max_tokens, temperature=p.temperature, seed=p.seed, **options)
+            pipeline = Pipeline.from_settings(
+                retrieval, self.suite.spec.params, prompt=prompt, model=self._model(None),
+                collection=capture or "no-collection", mode=mode, seed=self.suite.spec.params.seed,
+                **options)
             self._pipelines[key] = (pipeline, capture)
         return self._pipelines[key]
 
