@@ -132,8 +132,10 @@ def _compare_section(cmp: RunComparison) -> str:
 
 def _contexts_html(rec: dict) -> str:
     # The packed passages with their text when the run kept them, else the trace's ids.
+    from promptkit.pipeline import trace as traces
+
     trace = rec.get("trace", {})
-    retrieved = (rec.get("contexts") or (trace.get("retrieval") or {}).get("retrieved")
+    retrieved = (rec.get("contexts") or traces.retrieved(trace)
                  or [{"id": i} for i in trace.get("retrieved_ids") or []])
     if not retrieved:
         return "<p class='ctx'>no retrieved context (closed-book or not recorded)</p>"

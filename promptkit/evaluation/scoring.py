@@ -99,8 +99,9 @@ def metric_info(metrics: Sequence) -> dict[str, dict]:
 
 def retrieved_ids(case: Case, trace: dict) -> list[str] | None:
     """Retrieved ids in rank order; document names when the case's gold is at document level."""
-    retrieval = trace.get("retrieval") or {}
-    hits = retrieval.get("retrieved") or trace.get("retrieved") or []
+    from promptkit.pipeline.trace import retrieved
+
+    hits = retrieved(trace) or trace.get("retrieved") or []
     if not hits:
         return trace.get("retrieved_ids")
     if case.metadata.get("gold_level") == "doc":

@@ -81,7 +81,24 @@ class Trace(TypedDict, total=False):
     unsupported_markers: list[int]
 
 
-# ---- readers: a run record's (or an answer's) trace, missing parts read as None ----------
+# ---- readers of a trace (an answer's, or a case record's `trace`); missing parts: None/[] ---
+
+def retrieved(trace: Trace) -> list[PassageRef]:
+    """The passages retrieval returned (after any rerank), best first."""
+    return list((trace.get("retrieval") or {}).get("retrieved") or [])
+
+
+def packed(trace: Trace) -> list[PassageRef]:
+    """The passages the model read, in prompt order."""
+    return list((trace.get("retrieval") or {}).get("packed") or [])
+
+
+def generate_seconds(trace: Trace) -> float | None:
+    """Seconds the model took to answer (retrieval and packing not counted)."""
+    return (trace.get("latency") or {}).get("generate_s")
+
+
+# ---- readers of a run record (`{"trace": {...}, ...}`) -----------------------------------
 
 def of(record: dict) -> Trace:
     """The trace of a run record (`{"trace": {...}}`), or {} when it has none."""

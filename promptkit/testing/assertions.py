@@ -347,10 +347,12 @@ def assert_prompt(output: Any, *assertions: dict, question: str = "(not given)",
         raise UserError(f"assert_prompt: assertion {where}: {err['msg']}") from None
     text = getattr(output, "text", output)
     citations = [c if isinstance(c, dict) else asdict(c) for c in getattr(output, "citations", [])]
+    from promptkit.pipeline import trace as traces
+
     trace = getattr(output, "trace", {}) or {}
-    latency = (trace.get("latency") or {}).get("generate_s")
+    latency = traces.generate_seconds(trace)
     judged = Judged(str(text), case, citations=citations, contexts=list(contexts or []),
-                    retrieved=list((trace.get("retrieval") or {}).get("retrieved") or []),
+                    retrieved=traces.retrieved(trace),
                     latency_s=latency, trace=trace)
     outcomes = evaluate(case.assertions, judged, tools)
     if not all(o.passed for o in outcomes):

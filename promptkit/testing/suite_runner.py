@@ -329,14 +329,15 @@ class SuiteRunner:
         contexts = None if pipeline.mode == "closed-book" else case.contexts
         answer = pipeline.ask(case.question, contexts=contexts)
         served = self.recordings.take_served()
-        latency, note = answer.trace.get("latency", {}).get("generate_s"), ""
+        from promptkit.pipeline import trace as traces
+
+        latency, note = traces.generate_seconds(answer.trace), ""
         if served is not None:
             latency, note = served.get("latency_s"), "as recorded"
-        retrieval = answer.trace.get("retrieval") or {}
         judged = Judged(answer.text, case,
                         citations=[asdict(c) for c in answer.citations],
                         contexts=self._shown_passages(capture, answer, case),
-                        retrieved=list(retrieval.get("retrieved") or []),
+                        retrieved=traces.retrieved(answer.trace),
                         latency_s=latency, latency_note=note, trace=answer.trace)
         outcomes = evaluate(self.suite.spec.assertions_for(case), judged, self.tools())
         return RepeatResult(answer.text, outcomes, judged.citations, latency,
@@ -353,8 +354,9 @@ class SuiteRunner:
         for hit in hits:
             get = hit.get if isinstance(hit, dict) else (lambda k, h=hit: getattr(h, k, None))
             by_id[str(get("id"))] = get("text") or ""
-        packed = (answer.trace.get("retrieval") or {}).get("packed") or []
-        return [by_id.get(str(p["id"]), "") for p in packed]
+        from promptkit.pipeline.trace import packed
+
+        return [by_id.get(str(p["id"]), "") for p in packed(answer.trace)]
 
     def close(self) -> None:
         self.recordings.save()
