@@ -102,7 +102,7 @@ class ExperimentPlan:
                 lines.append(f"  {c['cell']:<{cw}} vs {c['base']:<{bw}}  n={c['n']:<5} {d}")
             lines.append(f"  assuming {self.assumption}")
         else:
-            lines.append("paired contrasts: none (this kind is read cell by cell)")
+            lines.append("paired contrasts: none in this design")
         return "\n".join(lines)
 
 
