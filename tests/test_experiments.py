@@ -559,6 +559,9 @@ def test_fingerprints_of_existing_folders_do_not_change():
     assert experiment_from_dict(ks).fingerprint() == "a4fc3c586e8e7a70"
     assert experiment_from_dict({**pos, "reuse_prefix": False}).fingerprint() == \
         "8cea177595276858"
+    # A number stays as written: temperature 0 is not rewritten to 0.0.
+    assert experiment_from_dict({**pos, "params": {"temperature": 0}}).fingerprint() == \
+        "f492659b35acb102"
 
 
 def test_models_without_prefix_reuse_run_cell_by_cell_and_keep_concurrency(data, tmp_path):

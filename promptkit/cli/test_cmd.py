@@ -67,8 +67,8 @@ def test(
     mode: Annotated[str | None, typer.Option(
         "--mode", help="replay (recorded answers), record (call the model, save answers), "
                        "read-write (replay what is recorded, record the rest) or off (call the "
-                       "model, save nothing). Default: $PROMPTKIT_CACHE_MODE, else replay under "
-                       "CI, else off.")
+                       "model, save nothing). Default: replay under CI; elsewhere "
+                       "$PROMPTKIT_CACHE_MODE, else off.")
     ] = None,
     prompt: Annotated[list[str] | None, typer.Option(
         "--prompt", help="Prompt version to test instead of the suite's (NAME@VERSION); give it "

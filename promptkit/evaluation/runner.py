@@ -128,7 +128,7 @@ def _run_locked(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list,
         finally:
             run.close()
     elif progress:
-        progress(len(pairs), len(pairs))
+        progress(resumed, len(pairs))
 
     wanted = {c.id for c in ds.cases}
     records = _ordered([rec for rec in run.finished().values() if rec["id"] in wanted], ds.cases)

@@ -274,7 +274,10 @@ class ExperimentConfig(_Strict):
             first = exc.errors()[0]
             raise ValueError(f"{first['loc'][0]}: "
                              + first["msg"].replace("Input should", "should", 1)) from None
-        return {key: getattr(checked, key) for key in value}
+        # Numbers stay as written (0 stays 0, not 0.0: an existing run's hash must not change);
+        # text that reads as a number becomes one.
+        return {key: value[key] if isinstance(value[key], int | float) else getattr(checked, key)
+                for key in value}
 
     @field_validator("name")
     @classmethod

@@ -128,7 +128,9 @@ def plan_experiment(config, run_dir: str | Path | None = None, *, limit: int | N
     cfg = _with_overrides(_as_config(config), concurrency=None, limit=limit)
     kind = get_kind(cfg.kind)
     existing = _existing_run(cfg, run_dir)
-    if calibrate > 0 and resolve_mode(cfg.cache_mode) == "replay":
+    mode = getattr(getattr(model, "cache", None), "mode", None) if model is not None \
+        else resolve_mode(cfg.cache_mode)
+    if calibrate > 0 and mode == "replay":
         calibrate = 0   # replay never calls a model, and a plan does not either then
         if notify:
             notify("plan: replay mode calls no model, so the wall time is not calibrated")

@@ -38,7 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="replay recorded responses, record them from the model, read-write "
                          "(replay what is recorded, record the rest) or off (the model answers "
                          "every call; 'live' is its deprecated name). Default: "
-                         "$PROMPTKIT_CACHE_MODE, else replay under CI, else off")
+                         "replay under CI; elsewhere $PROMPTKIT_CACHE_MODE, else off")
     group.addoption("--promptkit-prompt", action="append", default=[], metavar="NAME@VERSION",
                     help="prompt version to test instead of the suite's own; repeat to compare")
     group.addoption("--promptkit-repeats", type=int, default=None, metavar="N",
@@ -306,7 +306,7 @@ def promptkit_replay(request: pytest.FixtureRequest):
     """Record/replay for hand-written tests: `model = promptkit_replay.model("ollama:llama3.2")`.
 
     Answers live in `recordings/<test module>.jsonl` beside the test file; the mode comes from
-    --promptkit-mode / $PROMPTKIT_CACHE_MODE (replay under CI), as for suites.
+    --promptkit-mode, else replay under CI, else $PROMPTKIT_CACHE_MODE, as for suites.
     """
     from promptkit.testing.suite_recordings import Recordings, ReplaySession, fixture_hint
 
