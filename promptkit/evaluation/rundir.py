@@ -59,6 +59,19 @@ class RunDir:
     def exists(self) -> bool:
         return (self.path / MANIFEST).is_file()
 
+    def held_run(self, fingerprint: str, *, manifest_name: str = MANIFEST,
+                 hint: str = "Resume only with the config that started it, or pick a new "
+                             "--run-dir.") -> dict | None:
+        """The manifest of the run this folder holds (None: it holds none), refused when that
+        run was started with other settings than `fingerprint` names."""
+        if not (self.path / manifest_name).is_file():
+            return None
+        old = self.read_json(manifest_name)
+        if old.get("fingerprint") != fingerprint:
+            raise ConfigError("this folder holds a run of different settings",
+                              path=str(self.path), hint=hint)
+        return old
+
     def start_or_resume(self, *, fingerprint: str, config: dict,
                         manifest: Callable[[dict], dict], invocation: dict | None = None,
                         check: Callable[[dict], None] | None = None,
@@ -76,13 +89,8 @@ class RunDir:
         from promptkit.llm.redact import public_data
 
         invocation = invocation or {"started": now_iso()}
-        if (self.path / manifest_name).is_file():
-            old = self.read_json(manifest_name)
-            if old.get("fingerprint") != fingerprint:
-                raise ConfigError("this folder holds a run of different settings",
-                                  path=str(self.path),
-                                  hint="Resume only with the config that started it, or pick "
-                                       "a new --run-dir.")
+        old = self.held_run(fingerprint, manifest_name=manifest_name)
+        if old is not None:
             if check is not None:
                 check(old)
             old.setdefault("invocations", []).append(invocation)

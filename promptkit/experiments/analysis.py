@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 
 from promptkit.experiments.cells import CellRun
@@ -44,13 +45,11 @@ def compare(base: CellRun, other: CellRun, metric: str, *, alpha: float, seed: i
                p_value=result.p_value, verdict=result.verdict, note=result.note,
                wins=len(result.wins), losses=len(result.losses))
     # What the detectable effect is computed from once the family's size is known (add_holm).
-    diffs = [vb[i] - va[i] for i in common]
     if binary:
         out["spread"] = {"discordant": (len(result.wins) + len(result.losses)) / len(common)}
     else:
-        mean = sum(diffs) / len(diffs)
-        out["spread"] = {"sd": (sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1)) ** 0.5
-                         if len(diffs) > 1 else 0.0}
+        diffs = [vb[i] - va[i] for i in common]
+        out["spread"] = {"sd": statistics.stdev(diffs) if len(diffs) > 1 else 0.0}
     return out
 
 

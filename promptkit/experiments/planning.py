@@ -166,16 +166,15 @@ def plan_experiment(config, run_dir: str | Path | None = None, *, limit: int | N
 def _existing_run(cfg, run_dir) -> Path | None:
     """The run folder being planned, if it holds a run; one of other settings is refused, as
     the run itself would refuse it."""
-    from promptkit.errors import ConfigError
     from promptkit.evaluation.rundir import RunDir
     from promptkit.experiments.runner import MANIFEST
 
-    if run_dir is None or not (Path(run_dir) / MANIFEST).is_file():
+    if run_dir is None:
         return None
-    if RunDir(run_dir).read_json(MANIFEST).get("fingerprint") != cfg.fingerprint():
-        raise ConfigError("this folder holds a run of different settings", path=str(run_dir),
-                          hint="Plan with the config that started it, or without --run-dir.")
-    return Path(run_dir)
+    held = RunDir(run_dir).held_run(cfg.fingerprint(), manifest_name=MANIFEST,
+                                    hint="Plan with the config that started it, or without "
+                                         "--run-dir.")
+    return None if held is None else Path(run_dir)
 
 
 def _done(folder: Path | None, cell: Cell) -> int:
@@ -252,12 +251,10 @@ def _extrapolate(cells: list[CellPlan], timed: list[dict]) -> None:
         return
     xs = [t["context_tokens"] for t in timed]
     ys = [t["seconds"] for t in timed]
-    if len(timed) > 1 and max(xs) > min(xs):
-        slope, intercept = statistics.linear_regression(xs, ys)
-        slope = max(slope, 0.0)
-        intercept = statistics.fmean(ys) - slope * statistics.fmean(xs)
-    else:
-        slope, intercept = 0.0, statistics.fmean(ys)
+    slope = 0.0
+    if len(timed) > 1 and max(xs) > min(xs):   # never less time for a longer prompt
+        slope = max(statistics.linear_regression(xs, ys).slope, 0.0)
+    intercept = statistics.fmean(ys) - slope * statistics.fmean(xs)
     for c in cells:
         c.est_call_s = round(c.calibrated_s if c.calibrated_s is not None
                              else max(intercept + slope * c.context_tokens, min(ys) / 2), 3)
