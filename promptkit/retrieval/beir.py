@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -134,6 +135,8 @@ def _read_qrels(path: Path, problem: Problems) -> dict[str, dict[str, float]]:
             try:
                 grade = float(row[2])
             except ValueError:
+                grade = math.nan
+            if not math.isfinite(grade):
                 problem(f"score '{row[2]}' is not a number", path=path, line=lineno,
                         field="score")
                 continue

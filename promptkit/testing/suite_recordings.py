@@ -50,7 +50,7 @@ def resolve_mode(explicit: str | None = None) -> str:
         deprecated(f"${OLD_ENV_VAR} is deprecated: pass --mode {OLD_NAMES.get(old, old)} (or "
                    f"--promptkit-mode), or outside CI set ${ENV_VAR}")
     env = os.environ.get(ENV_VAR)
-    if env and env not in MODES and not explicit and not old:
+    if env and OLD_NAMES.get(env, env) not in MODES and not explicit and not old:
         raise UserError(f"${ENV_VAR} '{env}' is not one of: {', '.join(MODES)}",
                         hint="Use off, read-write, record or replay.")
     if os.environ.get("CI"):
