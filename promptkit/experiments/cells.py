@@ -72,9 +72,13 @@ class Context:
 
     def pipeline(self, prompt, *, mode: str = "oracle", order: str = "ranked", k: int = 4):
         from promptkit.pipeline import Pipeline
+        from promptkit.settings import GenerationSettings
 
-        return Pipeline(prompt=prompt, model=self.model, k=k, order=order, mode=mode,
-                        seed=self.cfg.seed, **self.cfg.params)
+        # The params were validated with the config; built without a second validation so that
+        # numbers stay as written (a temperature of 0 keys the response cache as it always has).
+        params = GenerationSettings.model_construct(**self.cfg.params)
+        return Pipeline.from_settings(params, prompt=prompt, model=self.model, k=k, order=order,
+                                      mode=mode, seed=self.cfg.seed)
 
     def basis(self, source_hash: str) -> str:
         """What a cell dataset's hash stands for: the source data and the experiment's settings."""
