@@ -36,7 +36,8 @@ def _resolve(node: ast.ImportFrom, module: str, is_package: bool) -> list[str]:
         here = module.split(".") if is_package else module.split(".")[:-1]
         here = here[: len(here) - (node.level - 1)]
         base = ".".join([*here, *([node.module] if node.module else [])])
-    if node.module is None:   # `from . import x`: each name may be a module
+    if node.module is None or base == "promptkit":
+        # `from . import x`, `from promptkit import x`: each name may be a module
         return [f"{base}.{alias.name}" for alias in node.names]
     return [base]
 

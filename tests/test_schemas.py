@@ -233,3 +233,22 @@ def test_schema_command_stays_light():
     marker = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")]
     assert marker, proc.stderr
     assert json.loads(marker[-1][2:]) == [0, []]
+
+
+def test_the_dependency_page_sees_every_import_form(tmp_path):
+    """Each way of importing a sibling module is an arrow on the architecture page."""
+    spec = importlib.util.spec_from_file_location("docgen_deps",
+                                                  ROOT / "scripts" / "docgen_deps.py")
+    deps_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(deps_module)
+    package = tmp_path / "promptkit"
+    (package / "a").mkdir(parents=True)
+    for name in ("b", "c", "d", "e", "f"):
+        (package / f"{name}.py").write_text("", encoding="utf-8")
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "a" / "__init__.py").write_text("from promptkit import b\n", encoding="utf-8")
+    (package / "a" / "one.py").write_text(
+        "import promptkit.c\nfrom ..d import thing\n\n\ndef later():\n"
+        "    from promptkit.e import other\n    from promptkit import f\n", encoding="utf-8")
+    assert deps_module.dependencies(package)["a"] == {
+        "b": False, "c": False, "d": False, "e": True, "f": True}
