@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from promptkit.errors import ConfigError
+from promptkit.safeparse import TOO_DEEP
 
 
 class StrictModel(BaseModel):
@@ -70,8 +71,7 @@ def read_yaml(path: Path, *, hint: str | None = None) -> tuple[str, dict]:
                           line=mark.line + 1 if mark else None,
                           hint="Check indentation and quoting near that line.") from None
     except RecursionError:
-        raise ConfigError("nested too deeply to read (lists or mappings inside each other "
-                          "hundreds of levels down)", path=str(path),
+        raise ConfigError(TOO_DEEP, path=str(path),
                           hint="No promptkit file needs more than a few levels; "
                                "check that the file is the one you meant.") from None
     if not isinstance(data, dict):

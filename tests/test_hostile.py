@@ -78,9 +78,9 @@ def _dataset(w: World) -> Path:
     return path
 
 
-def _config(w: World, name: str, pipeline: dict) -> Path:
+def _config(w: World, name: str, pipeline: dict, dataset: str = "dataset") -> Path:
     path = w.tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "dataset": {"path": w.need("dataset")},
+    path.write_text(yaml.safe_dump({"name": name, "dataset": {"path": w.need(dataset)},
                                     "pipeline": pipeline,
                                     "metrics": ["token_f1", "contains_any"]}))
     return path
@@ -116,7 +116,36 @@ def _suite(w: World, file: str, **fields) -> Path:
     return path
 
 
+DEEP = "[" * 5000 + "]" * 5000   # deeper than Python's parsers follow
+
+
+def _deep_docs(w: World) -> Path:
+    """A JSONL line and a Markdown front matter nested 5,000 deep beside good text."""
+    root = w.tmp / "deepdocs"
+    root.mkdir()
+    (root / "a.jsonl").write_text(DEEP + "\n" + json.dumps({"text": "Ada wrote a program."})
+                                  + "\n")
+    (root / "b.md").write_text(f"---\nx: {DEEP}\n---\n# B\nBabbage designed it.\n")
+    return root
+
+
+def _deep_file(w: World, name: str, text: str) -> Path:
+    path = w.tmp / name
+    path.write_text(text)
+    return path
+
+
 BUILDERS: dict[str, Callable[[World], object]] = {
+    "deep_docs": _deep_docs,
+    "deep_dotprompt": lambda w: _deep_file(w, "deep.prompt",
+                                           f"---\nx: {DEEP}\n---\nHello {{{{question}}}}\n"),
+    "deep_json": lambda w: _deep_file(w, "deep.json", DEEP),
+    "deep_jsonl": lambda w: _deep_file(w, "deep.jsonl", DEEP + "\n"),
+    "deep_dataset": lambda w: _deep_file(w, "deepqa.jsonl", Path(w.need("dataset")).read_text()
+                                         + DEEP + "\n"),
+    "deep_dataset_config": lambda w: _config(w, "deepqa", {"mode": "closed-book",
+                                                           "model": "fake:echo"},
+                                             dataset="deep_dataset"),
     "corpus": _corpus,
     "collection": _collection,
     "dataset": _dataset,
@@ -145,6 +174,7 @@ BUILDERS: dict[str, Callable[[World], object]] = {
                                   one_case_suite("r")))[0],
     "suite_bad_prompt": lambda w: _suite(w, "badprompt.yaml", prompt="rag-answr@2"),
     "suite_bad_model": lambda w: _suite(w, "badmodel.yaml", model="nosuch:thing"),
+    "suite_deep": lambda w: _deep_file(w, "deep.suite.yaml", f"name: deep\ncases: {DEEP}\n"),
 }
 
 
@@ -203,6 +233,13 @@ ROWS = [
     Row("collections-delete-needs-yes", ["collections", "delete", "<collection>"],
         2, ("needs confirmation", "--yes")),
     Row("search-k-zero", ["search", "engine", "-c", "<collection>", "-k", "0"], 2, ("-k",)),
+    Row("search-where-nested-5000-deep", ["search", "q", "-c", "<collection>", "--where", DEEP],
+        2, ("--where is not valid JSON", "nested too deeply")),
+    Row("ingest-nested-5000-deep-lines-are-skipped", ["ingest", "<deep_docs>", "-c", "deep",
+                                                      "-e", "fake"],
+        0, ("added 1", "skipped 2", "a.jsonl:1", "b.md", "nested too deeply")),
+    Row("collections-info-unknown", ["collections", "info", "nosuch"],
+        2, ("unknown collection 'nosuch'",)),
     # ---- ask -----------------------------------------------------------------------------
     Row("ask-max-tokens-zero", ["ask", "q", "--mode", "closed-book", "-m", "fake:echo",
                                 "--max-tokens", "0"], 2, ("--max-tokens",)),
@@ -218,7 +255,31 @@ ROWS = [
         2, ("v1.yaml", "key must be plain text, not a list")),
     Row("prompt-yaml-nested-5000-deep", ["prompts", "show", "deep@1", "--root", "<prompts>"],
         2, ("v1.yaml", "nested too deeply")),
+    Row("prompts-import-dotprompt-nested-5000-deep", ["prompts", "import", "<deep_dotprompt>",
+                                                      "--from", "dotprompt", "--root",
+                                                      "<tmp>/p"],
+        2, ("deep.prompt", "front matter", "nested too deeply")),
+    Row("prompts-import-langfuse-nested-5000-deep", ["prompts", "import", "<deep_json>", "--from",
+                                                     "langfuse", "--root", "<tmp>/p"],
+        2, ("deep.json", "not valid JSON", "nested too deeply")),
+    Row("prompts-import-promptfoo-nested-5000-deep", ["prompts", "import", "<deep_json>",
+                                                      "--from", "promptfoo", "--root", "<tmp>/p"],
+        2, ("deep.json", "not valid JSON", "nested too deeply")),
+    Row("prompts-export-unknown-format", ["prompts", "export", "rag-answer@production", "-f",
+                                          "nosuch"], 2, ("unknown export format 'nosuch'",)),
+    Row("schema-unknown-name", ["schema", "sute"], 2, ("unknown schema 'sute'", "suite")),
     # ---- eval ----------------------------------------------------------------------------
+    Row("eval-run-dataset-line-nested-5000-deep", ["eval", "run", "<deep_dataset_config>",
+                                                   "--run-dir", "<tmp>/deeprun"],
+        0, ("Skipped 1 bad dataset record", "line 3", "nested too deeply")),
+    Row("eval-judge-check-line-nested-5000-deep", ["eval", "judge-check", "<deep_jsonl>",
+                                                   "--judge", "fake:echo"],
+        2, ("deep.jsonl", "line 1", "nested too deeply")),
+    Row("eval-synth-unknown-collection", ["eval", "synth", "nosuch", "-n", "2", "-o",
+                                          "<tmp>/s.jsonl", "--model", "fake:echo"],
+        2, ("unknown collection 'nosuch'",), after=_no_collection("nosuch")),
+    Row("eval-retrieval-missing-folder", ["eval", "retrieval", "--beir", "<tmp>/nope", "-e",
+                                          "fake"], 2, ("BEIR folder", "does not exist")),
     Row("eval-run-unknown-model", ["eval", "run", "<bad_model_config>"],
         2, ("badmodel.yaml", "pipeline.model", "unknown model backend 'nosuch'"),
         after=_no_new_run),
@@ -240,6 +301,11 @@ ROWS = [
     Row("eval-run-run-dir-is-a-file", ["eval", "run", "<closed_book_config>", "--run-dir",
                                        "<dataset>"], 2, ("cannot lock", "qa.jsonl")),
     Row("eval-run-missing-config", ["eval", "run", "<tmp>/nope.yaml"], 2, ("file not found",)),
+    # ---- experiments ---------------------------------------------------------------------
+    Row("experiment-run-missing-config", ["experiment", "run", "<tmp>/nope.yaml"],
+        2, ("nope.yaml", "file not found")),
+    Row("experiment-report-unknown-run", ["experiment", "report", "nope"],
+        2, ("unknown experiment run 'nope'",)),
     # ---- test (regression suites) --------------------------------------------------------
     Row("test-file-outside-the-suite-rule", ["test", "<not_a_suite>"],
         2, ("no suite cases found", "*.suite.yaml", "promptkit_suites")),
@@ -248,6 +314,8 @@ ROWS = [
         own_process=True),
     Row("test-suite-unknown-model", ["test", "<suite_bad_model>", "--mode", "off"],
         2, ("badmodel.yaml", "unknown model backend 'nosuch'"), own_process=True),
+    Row("test-suite-nested-5000-deep", ["test", "<suite_deep>", "--mode", "off"],
+        2, ("deep.suite.yaml", "nested too deeply"), own_process=True),
 ]
 
 

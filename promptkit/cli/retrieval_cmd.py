@@ -15,6 +15,7 @@ import typer
 
 from promptkit.cli._app import app, collections_app, eval_app
 from promptkit.errors import UserError
+from promptkit.safeparse import loads_json
 
 _URL_HELP = "Chroma server URL (http://HOST:PORT); default: the embedded store in PROMPTKIT_HOME."
 _EMB_HELP = ("Embedder: minilm, e5-multilingual, mpnet, fake, or a sentence-transformers folder. "
@@ -138,7 +139,7 @@ def _parse_where(where: str | None) -> dict | None:
     if not where:
         return None
     try:
-        value = json.loads(where)
+        value = loads_json(where)
     except json.JSONDecodeError as exc:
         raise UserError(f"--where is not valid JSON: {exc.msg} (column {exc.colno})",
                         hint='Example: --where \'{"lang": "es"}\'') from exc

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from promptkit.corpus.decoding import decode_text, looks_binary
 from promptkit.corpus.documents import Document, Skip, SkipFile
+from promptkit.safeparse import load_yaml, loads_json
 
 Item = Document | Skip
 Loader = Callable[[Path], Iterator[Item]]
@@ -56,7 +57,7 @@ def load_markdown(path: Path) -> Iterator[Item]:
         import yaml
 
         try:
-            front = yaml.safe_load(match.group(1))
+            front = load_yaml(match.group(1))
         except yaml.YAMLError as exc:
             raise SkipFile(f"front matter is not valid YAML: {exc}") from exc
         if isinstance(front, dict):
@@ -141,7 +142,7 @@ def load_jsonl(path: Path) -> Iterator[Item]:
 def _jsonl_record(path: Path, lineno: int, raw: bytes) -> Item:
     where = f"{path}:{lineno}"
     try:
-        record = json.loads(decode_text(raw)[0])
+        record = loads_json(decode_text(raw)[0])
     except (json.JSONDecodeError, SkipFile) as exc:
         return Skip(where, f"invalid JSON: {exc}")
     if not isinstance(record, dict):

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from promptkit.errors import ConfigError, UserError
 from promptkit.paths import PROJECT_ROOT
+from promptkit.safeparse import loads_json
 
 # The project's own datasets (source checkout layout).
 PROJECT_DATASETS_DIR = PROJECT_ROOT / "eval" / "datasets"
@@ -203,7 +204,7 @@ def load_jsonl(path: Path) -> Dataset:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_json(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             errors.append(BadRecord(str(path), f"invalid JSON ({_why(exc)})", line=lineno))
             continue
@@ -240,7 +241,7 @@ def from_records(records, *, name: str = "<in memory>") -> Dataset:
 def load_squad(path: Path) -> Dataset:
     """SQuAD-format JSON ({"data": [{"title", "paragraphs": [{"context", "qas"}]}]})."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = loads_json(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg}", path=str(path), line=exc.lineno,
                           hint="A SQuAD-format file is one JSON document with a 'data' list."
@@ -299,7 +300,7 @@ def load_litm(path: Path) -> Dataset:
                 continue
             case_id = f"q{lineno - 1:04d}"
             try:
-                obj = json.loads(line)
+                obj = loads_json(line)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 errors.append(BadRecord(str(path), f"invalid JSON ({_why(exc)})", line=lineno))
                 continue

@@ -25,6 +25,7 @@ from promptkit.errors import ConfigError
 from promptkit.evaluation.judges import Judge
 from promptkit.evaluation.metrics_grounding import Faithfulness
 from promptkit.evaluation.metrics_judge import cohen_kappa, repeat_agreement
+from promptkit.safeparse import loads_json
 
 LABELS = ("faithful", "unfaithful")
 _FIELDS = {"id": str, "question": str, "passages": list, "answer": str, "label": str}
@@ -53,7 +54,7 @@ def load_labelled(path: str | Path) -> list[LabelledItem]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_json(line)
         except json.JSONDecodeError as exc:
             problems.append(f"line {lineno}: invalid JSON ({exc.msg})")
             continue

@@ -16,6 +16,7 @@ from typing import Any
 
 from promptkit.errors import UserError
 from promptkit.evaluation.metrics_base import Metric, MetricResult, case_field
+from promptkit.safeparse import raw_decode
 
 JUDGE_VARIABLES = ("question", "answer", "reference", "context")
 _TRUE = {"yes", "pass", "passed", "true", "correct", "faithful", "supported"}
@@ -39,7 +40,7 @@ def _json_objects(text: str) -> list[dict]:
     decoder, found, pos = json.JSONDecoder(), [], text.find("{")
     while pos != -1:
         try:
-            obj, end = decoder.raw_decode(text, pos)
+            obj, end = raw_decode(decoder, text, pos)
         except json.JSONDecodeError:
             pos = text.find("{", pos + 1)
             continue

@@ -124,7 +124,8 @@ def load_chunks(target: str | Path, *, chunk_tokens: int = 200, overlap: int = 0
         return chunks, _Bm25Search(chunks)
     from promptkit.store import open_collection
 
-    coll = open_collection(str(target), chroma_url=chroma_url)
+    # Neither a path nor an existing collection: say so, and leave no empty collection behind.
+    coll = open_collection(str(target), chroma_url=chroma_url, create=False)
     chunks = []
     for page in coll.iter_rows(include=("documents", "metadatas")):
         for cid, text, meta in zip(page["ids"], page["documents"], page["metadatas"],

@@ -17,6 +17,7 @@ from promptkit.evaluation.datasets import Case
 from promptkit.experiments import position
 from promptkit.experiments.cells import Cell, Context, Plan
 from promptkit.experiments.data import make_dataset
+from promptkit.safeparse import loads_json
 
 analyse, plot, markdown = position.analyse, position.plot, position.markdown
 contrasts = position.contrasts
@@ -31,7 +32,7 @@ def _records(path, limit: int | None) -> tuple[list[dict], str]:
                 digest.update(line)
                 if limit is not None and len(out) >= limit:
                     continue   # keep hashing: the hash stands for the whole file
-                rec = json.loads(line)
+                rec = loads_json(line)
                 if not {"ordered_kv_records", "key", "value"} <= set(rec):
                     raise ConfigError("expected ordered_kv_records, key and value", path=str(path),
                                       line=lineno)

@@ -20,6 +20,7 @@ from promptkit.evaluation import rundir as rd_mod
 from promptkit.experiments.cells import Cell, CellRun, Context, Plan
 from promptkit.experiments.config import ExperimentConfig, experiment_from_dict, load_experiment
 from promptkit.experiments.registry import get_kind
+from promptkit.safeparse import load_yaml
 
 MANIFEST = "experiment.json"
 SUMMARY = "summary.json"
@@ -307,12 +308,11 @@ def resolve_experiment(ref: str | Path) -> Path:
 
 
 def read_config(folder: Path) -> ExperimentConfig:
-    import yaml
 
     path = folder / CONFIG
     if not path.is_file():
         raise ConfigError(f"{CONFIG} is missing; is this an experiment folder?", path=str(folder))
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"))
     return experiment_from_dict(data, source=_read(folder).get("config_source") or str(path))
 
 

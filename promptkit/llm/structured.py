@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from promptkit.errors import UserError
+from promptkit.safeparse import loads_json, raw_decode
 
 if TYPE_CHECKING:
     from promptkit.llm.base import Generation
@@ -95,7 +96,7 @@ def json_values(text: str) -> list[Any]:
     decoder, found, pos = json.JSONDecoder(), [], _next_open(text, 0)
     while pos != -1:
         try:
-            obj, end = decoder.raw_decode(text, pos)
+            obj, end = raw_decode(decoder, text, pos)
         except json.JSONDecodeError:
             pos = _next_open(text, pos + 1)
             continue
@@ -122,7 +123,7 @@ def parse_reply(gen: Generation, schema: dict, *, constrained: bool,
 
     if constrained:
         try:
-            candidates = [json.loads(text)]
+            candidates = [loads_json(text)]
         except json.JSONDecodeError as exc:
             return bad(f"the constrained reply is not JSON: {exc.msg} at column {exc.colno}")
     else:

@@ -32,6 +32,7 @@ from promptkit.prompts.interop_templates import (
 )
 from promptkit.prompts.spec import NAME_RE, PromptSpec
 from promptkit.prompts.template import fill
+from promptkit.safeparse import load_yaml, loads_json
 
 EXPORT_FORMATS = ("promptfoo", "langfuse", "dotprompt", "prompty")
 IMPORT_FORMATS = ("dotprompt", "prompty", "langfuse", "promptfoo")
@@ -179,7 +180,7 @@ def _front_matter(text: str, path: str) -> tuple[dict, str, int]:
         raise ConfigError("front matter starts with '---' but has no closing '---' line",
                           path=path, line=1)
     try:
-        front = yaml.safe_load(text[4:end]) or {}
+        front = load_yaml(text[4:end]) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"front matter is not valid YAML: {getattr(exc, 'problem', exc)}",
@@ -269,7 +270,7 @@ def _json_messages(items, path: str, text: str) -> list[Message]:
 
 def _load_json(text: str, path: str):
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
 

@@ -25,6 +25,7 @@ from promptkit.retrieval.ir_metrics import hit_at_k as hit
 from promptkit.retrieval.ir_metrics import ndcg_at_k as ndcg
 from promptkit.retrieval.ir_metrics import recall_at_k as recall
 from promptkit.retrieval.ir_metrics import reciprocal_rank as mrr
+from promptkit.safeparse import loads_json
 
 EMBED_BATCH = 256   # documents per embedder call (progress granularity; the model batches inside)
 
@@ -113,7 +114,7 @@ def _jsonl(path: Path, problem: Problems | None = None) -> Iterator[tuple[int, d
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = loads_json(line)
             except json.JSONDecodeError as exc:
                 problem(f"invalid JSON: {exc.msg}", path=path, line=lineno)
                 continue

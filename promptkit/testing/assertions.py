@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from promptkit.safeparse import loads_json
 from promptkit.testing.suite import (
     CaseSpec,
     CitesSpec,
@@ -124,7 +125,7 @@ def check_json(spec: JsonSpec, j: Judged, tools: Tools) -> Outcome:
     fenced = _FENCE.match(j.text)
     raw = fenced.group(1) if fenced else j.text
     try:
-        data = json.loads(raw)
+        data = loads_json(raw)
     except json.JSONDecodeError as exc:
         return Outcome(spec.type, label, False, f"not JSON: {exc.msg} at char {exc.pos}")
     if spec.json_schema is None:
