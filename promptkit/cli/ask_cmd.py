@@ -85,6 +85,7 @@ def ask(
                       on_context=show if show_context else None)
     if as_json:
         data = answer.to_dict()
+        data["supported"] = answer.supported   # false: no passage given supports the answer
         # Time in this command before the pipeline started: opening (or building) the store.
         latency = data["trace"]["latency"]
         latency["command_s"] = round(time.perf_counter() - t0, 6)

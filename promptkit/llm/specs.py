@@ -1,6 +1,7 @@
 """Model spec strings -> chat models, through one function and one dict of backends.
 
-`llamacpp:smollm2-135m` (default, in-process), `llamacpp:/path/model.gguf`, `ollama:<model>`,
+`llamacpp:qwen2.5-coder-1.5b` (default with the `qwen` extra, in-process),
+`llamacpp:smollm2-135m` (default without it), `llamacpp:/path/model.gguf`, `ollama:<model>`,
 `openai:<model>`, `openai:<model>@<base-url>`, `fake:echo` / `fake:<reply text>`.
 Backend modules are imported only when their spec is used (they pull in heavy clients).
 """
