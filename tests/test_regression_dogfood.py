@@ -63,3 +63,27 @@ def test_the_gate_catches_the_regressed_prompt(pytester, monkeypatch, suite_home
     assert "gate failed for demo with rag-answer-regressed@2:" in out
     assert "suite pass rate dropped significantly against the baseline" in out
     assert "exact McNemar vs baseline rag-answer@3" in out
+
+
+@pytest.mark.slow
+def test_the_documented_side_by_side_command(tmp_path):
+    """docs/tasks/ci.md's command, as written, in its own process: both versions replayed,
+    the regressed one failing the paired gate."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("llama_cpp", reason="replay counts tokens with the model's tokenizer")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PROMPTKIT_SUITE_MODE", "PROMPTKIT_CACHE_MODE")}
+    env.update(PROMPTKIT_HOME=str(tmp_path), PYTEST_ADDOPTS="-p no:cacheprovider")
+    done = subprocess.run(
+        [sys.executable, "-m", "promptkit", "test", "eval/suites/demo.yaml", "--mode", "replay",
+         "--prompt", "rag-answer@3", "--prompt", "rag-answer-regressed@2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "replay mode: no recorded response" not in out
+    assert "ok (no significant difference, p=1)" in out
+    assert "FAIL (worse, p=1.49e-08)" in out
+    assert "rag-answer-regressed@2 is worse" in out
