@@ -137,3 +137,23 @@ def test_judge_option_errors():
         get_metric("llm_judge", judge=ScriptedJudge(), rubric=RUBRIC, scale="1-5")
     with pytest.raises(UserError, match="judge variable"):
         get_metric("llm_judge", judge=ScriptedJudge(), rubric=RUBRIC, variables=["answr"])
+
+
+@pytest.mark.parametrize("rubric", ["judge-correctness@production",
+                                    "judge-faithfulness@production"])
+def test_the_rubric_judges_ask_for_their_schema(rubric, fault_server):
+    """The shipped rubric prompts declare their reply, so a backend that can constrain decoding
+    is sent the schema (here an OpenAI-compatible server) and the verdict parses."""
+    from promptkit.evaluation.config import MetricConfig
+    from promptkit.evaluation.scoring import build_metrics
+
+    server = fault_server(("ok", '{"score": 4, "verdict": "pass", "reason": "supported"}'))
+    metric, = build_metrics([MetricConfig(name="llm_judge", options={
+        "judge": f"openai:judge@{server.url}", "rubric": rubric})])
+    result = metric.evaluate("BERT masks 15% of tokens [1].", MetricCase(
+        question="What share of tokens does BERT mask?", answers=["15%"],
+        contexts=["[1] BERT masks 15% of the input tokens."]))
+    assert result.value == 0.75 and result.detail["rubric"].startswith(rubric.split("@")[0] + "@2#")
+    sent = server.bodies[-1]["response_format"]
+    assert sent["type"] == "json_schema"
+    assert sent["json_schema"]["schema"]["required"] == ["score", "verdict", "reason"]

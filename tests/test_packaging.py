@@ -137,6 +137,7 @@ def _index_reachable(env: dict, where: Path) -> bool:
 def installed(tmp_path_factory) -> dict:
     """promptkit[test] built from this checkout and installed into a fresh virtualenv."""
     pytest.importorskip("build", reason="the `build` package is not installed (dev extra)")
+    pytest.importorskip("twine", reason="the `twine` package is not installed (dev extra)")
     work = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
@@ -149,12 +150,14 @@ def installed(tmp_path_factory) -> dict:
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
         copy(ROOT / name, src / name, **({"ignore": shutil.ignore_patterns(
             "__pycache__")} if (ROOT / name).is_dir() else {}))
-    _sh([sys.executable, "-m", "build", "--wheel", "--outdir", str(work / "dist"), str(src)],
-        work, env)
+    # As `python -m build` does by default: the sdist, then the wheel built from the sdist (so a
+    # file the sdist leaves out is missing from the wheel too, and the tests below fail).
+    _sh([sys.executable, "-m", "build", "--outdir", str(work / "dist"), str(src)], work, env)
     wheel = next((work / "dist").glob("promptkit-*.whl"))
-    if importlib.util.find_spec("twine") is not None:     # the README renders on PyPI
-        checked = _sh([sys.executable, "-m", "twine", "check", str(wheel)], work, env)
-        assert "PASSED" in checked.stdout
+    sdist = next((work / "dist").glob("promptkit-*.tar.gz"))
+    # Both render on PyPI (twine comes with build in the dev extra).
+    checked = _sh([sys.executable, "-m", "twine", "check", str(sdist), str(wheel)], work, env)
+    assert checked.stdout.count("PASSED") == 2, checked.stdout
     venv_dir = work / "venv"
     venv.create(venv_dir, with_pip=True)
     bin_dir = venv_dir / ("Scripts" if os.name == "nt" else "bin")

@@ -137,7 +137,7 @@ class MetricSpec(_Assertion):
 class RubricSpec(_Assertion):
     """An LLM judge's score, rescaled to 0..1, >= threshold.
 
-    `rubric` is a prompt reference (judge-correctness@1) or inline instructions; inline text
+    `rubric` is a prompt reference (judge-correctness@2) or inline instructions; inline text
     may mention {question}, {answer}, {reference} and {context}.
     """
 
