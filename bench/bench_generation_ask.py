@@ -27,14 +27,17 @@ QUESTIONS = ["What is BERT and how is it pre-trained?",
              "How does temperature change sampling?"]
 
 RAW_SCRIPT = """
-import json, sys
+import json, sys, time
 from llama_cpp import Llama
-messages, max_tokens, path, n_ctx, repeat_penalty = json.loads(sys.stdin.read())
-llm = Llama(model_path=path, n_ctx=n_ctx, verbose=False)
+messages, max_tokens, path, n_ctx, repeat_penalty, n_threads = json.loads(sys.stdin.read())
+t0 = time.perf_counter()
+llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+t1 = time.perf_counter()
 out = llm.create_chat_completion(messages=messages, temperature=0.0, top_p=1.0,
                                  max_tokens=max_tokens, seed=0, repeat_penalty=repeat_penalty,
                                  stream=True)
-print("".join(p["choices"][0]["delta"].get("content") or "" for p in out))
+text = "".join(p["choices"][0]["delta"].get("content") or "" for p in out)
+print(json.dumps({"load_s": t1 - t0, "generate_s": time.perf_counter() - t1, "text": text}))
 """
 
 
@@ -63,7 +66,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from promptkit.llm.llamacpp import resolve_gguf
 
-    rows, raw_walls, prompt_tokens = [], [], []
+    rows, raw_walls, prompt_tokens, gen_pairs, same = [], [], [], [], []
     for i in range(args.runs):
         # An empty embedding cache: a first-time question, so the embedder really loads and runs.
         with tempfile.TemporaryDirectory() as empty:
@@ -73,16 +76,25 @@ def main() -> int:
         lat = trace["latency"]
         prompt_tokens.append(trace["usage"]["prompt_tokens"])
         _, path, _ = resolve_gguf(trace["model"]["spec"].split(":", 1)[1])
+        model = trace["model"]
+        # The same threads and OpenMP wait policy as promptkit's in-process model.
         raw_input = json.dumps([trace["messages"], args.max_tokens, str(path),
-                                trace["model"]["context_window"],
-                                trace["model"]["params"].get("repeat_penalty") or 1.0])
+                                model["context_window"],
+                                model["params"].get("repeat_penalty") or 1.0, model["n_threads"]])
+        raw_env = {"OMP_WAIT_POLICY": model["omp_wait_policy"]} if model.get(
+            "omp_wait_policy") else {}
         rows.append({"wall": wall,
                      "process start-up (python, imports, CLI)": wall - lat["command_s"],
                      "open store, load prompt": lat["command_s"] - lat["total_s"],
                      "retrieval (load embedder, embed, search)": lat["retrieve_s"],
                      "load model + pack context": lat["pack_s"],
                      "generation": lat["generate_s"]})
-        raw_walls.append(timed([sys.executable, "-c", RAW_SCRIPT], stdin=raw_input)[0])
+        raw_wall, raw_out = timed([sys.executable, "-c", RAW_SCRIPT], stdin=raw_input,
+                                  env=raw_env)
+        raw = json.loads(raw_out)
+        raw_walls.append(raw_wall)
+        gen_pairs.append((lat["generate_s"], raw["generate_s"]))
+        same.append(raw["text"].strip() == json.loads(out)["text"].strip())
 
     med = statistics.median
     print(f"{args.runs} runs (median), {args.max_tokens} max tokens, "
@@ -95,6 +107,11 @@ def main() -> int:
     print(f"  {'bare llama-cpp-python script, wall':42s} {raw:7.2f} s  (same prompt, no retrieval)")
     print(f"  ratio ask/bare: {wall / raw:.2f} (the difference is the store, the embedder and "
           "the CLI)")
+    ask_gen, raw_gen = med(a for a, _ in gen_pairs), med(b for _, b in gen_pairs)
+    print(f"  generation: promptkit {ask_gen:.2f} s, bare {raw_gen:.2f} s; speed ratio "
+          f"bare/promptkit {raw_gen / ask_gen:.2f} (1.0 = as fast; same answer in "
+          f"{sum(same)} of {len(same)} runs; threads {model['n_threads']}, "
+          f"OMP_WAIT_POLICY {model.get('omp_wait_policy')})")
     return 0
 
 
