@@ -153,7 +153,9 @@ class Attributor:
         return np.clip((cosine - COSINE_FLOOR) / (1 - COSINE_FLOOR), 0.0, 1.0)
 
     def citations(self, text: str, packing: Packing | None) -> list[Citation]:
-        """Cited sources for marked sentences, attributed ones for the rest, in answer order."""
+        """Cited sources for marked sentences, attributed ones for the rest, in answer order,
+        except that a marker weak wherever it was written comes after the sources that do
+        support the answer (the first source shown is one to check the answer against)."""
         if packing is None or not packing.chunks or not text.strip():
             return []
         units = sentences(text) or [text]
@@ -162,6 +164,7 @@ class Attributor:
         scores = self.support(units, passages)
         found: dict[int, Citation] = {}
         self.unsupported = []
+        backed: set[int] = set()   # markers that support at least one of their sentences
         for i, unit in enumerate(units):
             marked = [n for n in dict.fromkeys(marker_numbers(unit))
                       if packing.chunk_for(n) is not None]
@@ -174,13 +177,16 @@ class Attributor:
             weak = [n for n in marked if support[n] < CITED_MIN
                     or (clearly_better and scores[i][best] - support[n] >= MISPLACED_MARGIN)]
             self.unsupported += weak
+            backed.update(n for n in marked if n not in weak)
             # A sentence whose every marker is weak is also attributed, so the passage that
             # does support it is shown beside the one the model named.
             if (marked and len(weak) < len(marked)) or not content_words(unit):
                 continue
             if clearly_better:
                 self._add(found, numbers[best], ATTRIBUTED, scores[i][best], packing)
-        return list(found.values())
+                backed.add(numbers[best])
+        # Stable: answer order within each group.
+        return sorted(found.values(), key=lambda c: c.n not in backed)
 
     @staticmethod
     def _add(found: dict, n: int, kind: str, score: float, packing: Packing) -> None:
