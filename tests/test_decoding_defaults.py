@@ -9,7 +9,8 @@ from promptkit.llm import get_model
 from promptkit.prompts import load_prompt
 
 MESSAGES = [{"role": "user", "content": "Who wrote Don Quixote?"}]
-DEFAULTS = ["rag-answer@production", "closed-book@production"]
+DEFAULTS = ["rag-answer@production", "closed-book@production", "rag-fewshot@production",
+            "rag-role@production"]   # every answer prompt a user picks by name
 
 
 @pytest.mark.parametrize("ref", DEFAULTS)

@@ -38,11 +38,15 @@ def test_the_demo_collection_builds_from_the_shipped_vectors_alone(e5_class, mon
     monkeypatch.setattr(e5_class, "_compute", no_model)
     collection = ready_collection("demo", say=lambda _: None)
     assert collection.count() == len(_shipped()) == 120
-    # The shipped vectors are this model's own: passages embedded afresh agree with them.
+    # The shipped vectors are this model's own: passages embedded afresh agree with them, up to
+    # the float noise of another CPU, thread count or batch (a few 1e-4 per component; another
+    # model or version would be far off).
     hits = collection.search("¿Qué porcentaje de los tokens enmascara BERT?", k=2)
     fresh = real(collection.embedder, [h.text for h in hits], "passage")
     for hit, vec in zip(hits, fresh, strict=True):
-        assert np.allclose(vec, _shipped()[text_key("passage", hit.text)], atol=1e-5)
+        shipped = _shipped()[text_key("passage", hit.text)]
+        cosine = float(vec @ shipped / (np.linalg.norm(vec) * np.linalg.norm(shipped)))
+        assert cosine > 0.9999 and np.allclose(vec, shipped, atol=2e-3), cosine
 
 
 def test_the_seed_is_only_taken_by_the_same_model_version(e5_class, tmp_path, monkeypatch):
