@@ -379,3 +379,18 @@ def test_the_prompt_lock_file_is_fsynced_before_and_after_its_rename(tmp_path, m
     assert lock_mod.read_lock(path) == {"a@1": "sha256:00"}
     assert not list(tmp_path.glob("*.tmp"))
     assert time.time() - path.stat().st_mtime < 60
+
+
+def test_locks_go_through_one_portable_helper():
+    """No module locks with fcntl (POSIX only): every lock is promptkit.locking's filelock."""
+    import ast
+
+    package = Path(__file__).resolve().parent.parent / "promptkit"
+    offenders = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("fcntl", "msvcrt") for n in names):
+                offenders.append(str(path.relative_to(package)))
+    assert not offenders
