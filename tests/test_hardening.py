@@ -290,7 +290,7 @@ def test_a_closed_book_config_without_a_prompt_uses_closed_book(tmp_path, monkey
     (folder,) = (tmp_path / "runs").iterdir()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["prompt_ref"] == "closed-book@production"
-    assert list(manifest["prompts"]) == ["closed-book@1"]
+    assert list(manifest["prompts"]) == ["closed-book@2"]
     assert manifest["status"] == "complete"
 
 

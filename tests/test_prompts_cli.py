@@ -82,7 +82,7 @@ def test_render_json_exact(capsys, root):
     code, out, _ = cli(capsys, "prompts", "render", "closed-book", "--root", root, "--json",
                        "--var", "question=¿Quién escribió BERT? a=b")
     data = json.loads(out)
-    assert code == 0 and data["ref"] == "closed-book@1"
+    assert code == 0 and data["ref"] == "closed-book@2"
     assert data["messages"] == [
         {"role": "system", "content": "Answer the question briefly from what you know.\n"
                                       "If you are not sure, say you don't know.\n\n"
@@ -90,7 +90,7 @@ def test_render_json_exact(capsys, root):
                                       "(Spanish or English)."},
         {"role": "user", "content": "Question: ¿Quién escribió BERT? a=b\nAnswer:"},
     ]
-    assert data["params"]["max_tokens"] == 200
+    assert data["params"]["max_tokens"] == 80 and data["params"]["repeat_penalty"] == 1.1
 
 
 def test_render_var_file_and_override(capsys, root, tmp_path):

@@ -76,10 +76,10 @@ def test_dotprompt_export_reads_like_dotprompt():
 
 
 def test_langfuse_and_promptfoo_exports_are_chat_json():
-    spec = PromptRegistry(PROJECT_PROMPTS).load("rag-fewshot@1")
+    spec = PromptRegistry(PROJECT_PROMPTS).load("rag-fewshot@2")
     lf = json.loads(export_prompt(spec, "langfuse"))
     assert lf["type"] == "chat" and lf["name"] == "rag-fewshot"
-    assert lf["config"]["max_tokens"] == 200 and lf["labels"] == ["production"]
+    assert lf["config"]["max_tokens"] == 120 and lf["labels"] == ["production"]
     roles = [m["role"] for m in lf["prompt"]]
     assert roles == ["system"] + ["user", "assistant"] * 4 + ["user"]
     pf = json.loads(export_prompt(spec, "promptfoo"))
