@@ -108,8 +108,8 @@ def main() -> int:
     print(f"  ratio ask/bare: {wall / raw:.2f} (the difference is the store, the embedder and "
           "the CLI)")
     ask_gen, raw_gen = med(a for a, _ in gen_pairs), med(b for _, b in gen_pairs)
-    print(f"  generation: promptkit {ask_gen:.2f} s, bare {raw_gen:.2f} s; speed ratio "
-          f"bare/promptkit {raw_gen / ask_gen:.2f} (1.0 = as fast; same answer in "
+    print(f"  generation: promptkit {ask_gen:.2f} s, bare {raw_gen:.2f} s; promptkit's speed "
+          f"relative to the bare script {raw_gen / ask_gen:.2f} (1.0 = as fast; same answer in "
           f"{sum(same)} of {len(same)} runs; threads {model['n_threads']}, "
           f"OMP_WAIT_POLICY {model.get('omp_wait_policy')})")
     return 0

@@ -157,3 +157,17 @@ def test_the_rubric_judges_ask_for_their_schema(rubric, fault_server):
     sent = server.bodies[-1]["response_format"]
     assert sent["type"] == "json_schema"
     assert sent["json_schema"]["schema"]["required"] == ["score", "verdict", "reason"]
+
+
+@pytest.mark.parametrize("rubric", ["judge-correctness@production",
+                                    "judge-faithfulness@production"])
+def test_the_llamacpp_grammar_holds_the_score_to_the_scale(rubric):
+    """llama.cpp's converter ignores minimum/maximum; the schema's enum is what holds it."""
+    import json
+
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    from promptkit.prompts import load_prompt
+
+    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(load_prompt(rubric).output_schema))
+    assert 'score ::= "1" | "2" | "3" | "4" | "5"' in gbnf
+    assert 'verdict ::= "\\"pass\\"" | "\\"fail\\""' in gbnf

@@ -57,6 +57,16 @@ def test_ask_builds_the_demo_collection_on_first_use(tiny_demo, capsys):
                 "fake:Paris is the capital of France."]) == 0
     data = json.loads(capsys.readouterr()[0])
     assert data["supported"] is False and data["citations"] == []
+    # A marker whose passage does not back the sentence is shown, and is no support either.
+    assert run(["ask", "What is BERT?", "-k", "2", "--model",
+                "fake:Paris is the capital of France [1]."]) == 0
+    out = capsys.readouterr()[0]
+    assert "(cited, weakly supported, support " in out
+    assert "No supporting passage among the 2 given" in out
+    assert run(["ask", "What is BERT?", "-k", "2", "--json", "--model",
+                "fake:Paris is the capital of France [1]."]) == 0
+    data = json.loads(capsys.readouterr()[0])
+    assert data["supported"] is False and data["trace"]["unsupported_markers"] == [1]
 
     assert run(["ask", "What is GPT?", "--model", "fake:echo", "--json",
                 "--order", "reversed"]) == 0

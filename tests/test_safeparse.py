@@ -49,3 +49,17 @@ def test_the_json_after_a_deep_prefix_is_still_found():
 def test_is_json_fails_a_deep_reply_with_a_reason():
     outcome = check({"type": "is-json"}, DEEP)
     assert not outcome.passed and "nested too deeply" in outcome.message
+
+
+def test_files_promptkit_writes_but_users_may_edit_are_errors_too(tmp_path):
+    """A prompt lock or suite baseline edited into deep nesting is a ConfigError naming it."""
+    from promptkit.errors import ConfigError
+    from promptkit.prompts.lock import read_lock
+    from promptkit.testing.baseline import read_baseline
+
+    for read in (read_lock, read_baseline):
+        path = tmp_path / f"{read.__name__}.json"
+        path.write_text(DEEP, encoding="utf-8")
+        with pytest.raises(ConfigError, match="nested too deeply") as info:
+            read(path)
+        assert info.value.path == str(path)

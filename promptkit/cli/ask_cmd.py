@@ -110,8 +110,8 @@ def _print_sources(answer) -> None:
             how = "attributed" if c.kind != "cited" else (
                 "cited, weakly supported" if c.n in weak else "cited")
             _out(f" [{c.n}] {c.source}  ({how}, support {_fmt(c.score)})\n")
-    else:
-        _out("\nSources: no supporting passage among the "
+    if not answer.supported:   # nothing given, or only markers whose passage does not back it
+        _out(("\nSources: no" if not by_n else "No") + " supporting passage among the "
              f"{len(retrieval['packed'])} given; check the answer before using it.\n")
     others = [p for p in retrieval["packed"] if p["position"] not in by_n]
     if others:

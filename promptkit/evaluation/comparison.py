@@ -6,10 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from promptkit.evaluation.aggregate import per_case_values
 from promptkit.evaluation.rundir import CONFIG, RunDir, resolve_run
+from promptkit.safeparse import load_yaml
 
 
 @dataclass
@@ -48,7 +47,7 @@ def load_run(ref: str | Path | RunDir) -> LoadedRun:
     config_path = run.path / CONFIG
     config = {}
     if config_path.is_file():
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        config = load_yaml(config_path.read_text(encoding="utf-8"))
     return LoadedRun(run, run.manifest(), run.summary() if run.has_summary() else None,
                      list(run.finished().values()), config or {})
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from promptkit.errors import ConfigError, NotFoundError
 from promptkit.locking import Busy, exclusive
+from promptkit.safeparse import loads_json
 
 CONFIG = "config.yaml"
 MANIFEST = "manifest.json"
@@ -119,7 +120,7 @@ class RunDir:
     def read_json(self, name: str) -> dict:
         p = self.path / name
         try:
-            return json.loads(p.read_text(encoding="utf-8"))
+            return loads_json(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{name} is missing; is this a promptkit run folder?",
                               path=str(self.path)) from None
@@ -176,7 +177,7 @@ class RunDir:
                 if not line.endswith(b"\n"):
                     return  # torn tail from a killed writer: not a finished case
                 try:
-                    yield json.loads(line)
+                    yield loads_json(line)
                 except json.JSONDecodeError as exc:
                     raise ConfigError(f"record is not valid JSON ({exc.msg})", path=str(p),
                                       line=lineno,

@@ -35,6 +35,7 @@ from typing import Any
 
 from promptkit.errors import UserError
 from promptkit.retrieval.bm25 import fold
+from promptkit.safeparse import loads_json
 
 PROMPT = "synth-questions@1"
 FILTERS = ("unparsable", "malformed", "answer_too_long", "not_verbatim", "answer_in_question",
@@ -321,7 +322,7 @@ def _resume(out: Path, log: Path, summary: SynthSummary) -> tuple[list[dict], se
         for line in out.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 try:
-                    kept.append(json.loads(line))
+                    kept.append(loads_json(line))
                 except json.JSONDecodeError:
                     raise UserError(f"{out} has a line that is not JSON; it is not a synth "
                                     "output this command can extend",

@@ -30,8 +30,9 @@ class Answer:
 
     @property
     def supported(self) -> bool:
-        """Whether any passage given supports the answer (cited or attributed)."""
-        return bool(self.citations)
+        """Whether any passage given supports the answer: a source that is not a weak marker."""
+        weak = set(self.trace.get("unsupported_markers") or [])
+        return any(c.n not in weak for c in self.citations)
 
     @property
     def cache_hit(self) -> bool:

@@ -163,8 +163,8 @@ class Attributor:
         numbers = [p.number for p in packing.chunks]
         scores = self.support(units, passages)
         found: dict[int, Citation] = {}
-        self.unsupported = []
-        backed: set[int] = set()   # markers that support at least one of their sentences
+        weak_somewhere: list[int] = []
+        backed: set[int] = set()   # passages that support at least one sentence they are on
         for i, unit in enumerate(units):
             marked = [n for n in dict.fromkeys(marker_numbers(unit))
                       if packing.chunk_for(n) is not None]
@@ -176,7 +176,7 @@ class Attributor:
                               and numbers[best] not in marked)
             weak = [n for n in marked if support[n] < CITED_MIN
                     or (clearly_better and scores[i][best] - support[n] >= MISPLACED_MARGIN)]
-            self.unsupported += weak
+            weak_somewhere += weak
             backed.update(n for n in marked if n not in weak)
             # A sentence whose every marker is weak is also attributed, so the passage that
             # does support it is shown beside the one the model named.
@@ -185,6 +185,9 @@ class Attributor:
             if clearly_better:
                 self._add(found, numbers[best], ATTRIBUTED, scores[i][best], packing)
                 backed.add(numbers[best])
+        # A marker is weak when it supports none of the sentences it is on (a marker on a
+        # filler sentence, "This is supported by passage [1].", is not, if [1] supports another).
+        self.unsupported = [n for n in dict.fromkeys(weak_somewhere) if n not in backed]
         # Stable: answer order within each group.
         return sorted(found.values(), key=lambda c: c.n not in backed)
 
@@ -195,6 +198,6 @@ class Attributor:
         if old is None:
             chunk = packing.chunk_for(n).chunk
             found[n] = Citation(n, chunk.id, chunk.source, kind, score)
-        elif kind == CITED or (old.kind == kind and score > (old.score or 0)):
+        else:   # cited if the model wrote it anywhere; its best support over its sentences
             old.kind = CITED if CITED in (kind, old.kind) else kind
             old.score = max(score, old.score or 0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptkit.errors import ConfigError, LockError
+from promptkit.safeparse import loads_json
 
 LOCK_NAME = "prompts.lock"
 _FORMAT = 1
@@ -18,7 +19,7 @@ def read_lock(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"lock file is not valid JSON: {exc.msg}", path=str(path),
                           line=exc.lineno, hint="Restore it from version control.") from None

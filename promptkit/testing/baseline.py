@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from promptkit.errors import ConfigError, UserError
+from promptkit.safeparse import loads_json
 from promptkit.testing.suite_runner import CaseResult
 
 FORMAT_VERSION = 1
@@ -88,7 +89,7 @@ def read_baseline(path: Path) -> Baseline | None:
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT_VERSION:
             raise ConfigError(f"baseline format {data.get('format')!r} is not "
                               f"{FORMAT_VERSION}", path=str(path),

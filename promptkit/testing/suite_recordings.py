@@ -30,6 +30,7 @@ from promptkit.errors import ReplayMissError, UserError
 from promptkit.llm.base import Generation, GenParams, Message
 from promptkit.llm.cache import ENV_VAR, request_key
 from promptkit.llm.redact import public_spec
+from promptkit.safeparse import loads_json
 
 OLD_ENV_VAR = "PROMPTKIT_SUITE_MODE"      # deprecated: $PROMPTKIT_CACHE_MODE says it for all
 OLD_NAMES = {"live": "off"}               # deprecated mode words -> today's
@@ -228,7 +229,7 @@ class Recordings:
                 if not line.strip():
                     continue
                 try:
-                    e = json.loads(line)
+                    e = loads_json(line)
                     entries[(e["key"], int(e.get("repeat") or 0))] = e
                 except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                     from promptkit.errors import ConfigError
