@@ -85,6 +85,7 @@ def _is_docstring(parent: ast.AST, child: ast.AST) -> bool:
 def dependencies(package_dir: Path) -> dict[str, dict[str, bool]]:
     """unit -> {unit it imports: True if only lazily}."""
     deps: dict[str, dict[str, bool]] = {}
+    units = {unit_of(module_name(p, package_dir)) for p in package_dir.rglob("*.py")}
     for path in sorted(package_dir.rglob("*.py")):
         module = module_name(path, package_dir)
         unit = unit_of(module)
@@ -93,7 +94,8 @@ def dependencies(package_dir: Path) -> dict[str, dict[str, bool]]:
         mine = deps.setdefault(unit, {})
         for name, lazy in imports_of(path, module):
             target = unit_of(name)
-            if target is None or target == unit:
+            # `from promptkit import Pipeline` names an object, not a unit
+            if target is None or target == unit or target not in units:
                 continue
             mine[target] = mine.get(target, True) and lazy
     return deps

@@ -246,7 +246,8 @@ def test_the_dependency_page_sees_every_import_form(tmp_path):
     for name in ("b", "c", "d", "e", "f"):
         (package / f"{name}.py").write_text("", encoding="utf-8")
     (package / "__init__.py").write_text("", encoding="utf-8")
-    (package / "a" / "__init__.py").write_text("from promptkit import b\n", encoding="utf-8")
+    (package / "a" / "__init__.py").write_text("from promptkit import b, Pipeline\n",
+                                               encoding="utf-8")
     (package / "a" / "one.py").write_text(
         "import promptkit.c\nfrom ..d import thing\n\n\ndef later():\n"
         "    from promptkit.e import other\n    from promptkit import f\n", encoding="utf-8")
