@@ -588,3 +588,18 @@ def test_models_without_prefix_reuse_run_cell_by_cell_and_keep_concurrency(data,
     assert peak[0] > 1
     labels = [m.user_text.count("The fact about") for m in model.calls]
     assert len(labels) == 36
+
+
+def test_ksweep_findings_compare_the_ends_of_the_sweep():
+    from promptkit.experiments.ksweep import _findings
+
+    def row(k, acc, rec, tokens):
+        return {"k": k, "mean": acc, "recall": {"mean": rec}, "context_tokens": tokens}
+
+    text = "\n".join(_findings([row(1, 0.2, 0.28, 133), row(3, 0.2, 0.45, 426),
+                                row(8, 0.27, 0.70, 1159)]))
+    assert "from 0.200 at k = 1 to 0.270 at k = 8." in text
+    assert "the retriever gains +0.420, the reader +0.070" in text
+    assert "not turned into answers" in text and "0.71 at k = 1, 0.39 at k = 8" in text
+    peak = "\n".join(_findings([row(1, 0.2, 0.3, 1), row(2, 0.4, 0.5, 2), row(3, 0.3, 0.6, 3)]))
+    assert "(highest, 0.400, at k = 2)" in peak

@@ -93,19 +93,26 @@ def _findings(rows: list[dict]) -> list[str]:
     done = [r for r in rows if r["mean"] is not None]
     if not done:
         return []
+    first, last = done[0], done[-1]
     best = max(done, key=lambda r: (r["mean"], -r["k"]))
-    last = done[-1]
-    out = [f"Reader accuracy peaks at k = {best['k']} ({best['mean']:.3f}); at k = {last['k']} "
-           f"it is {last['mean']:.3f}."]
-    rec_best, rec_last = best["recall"]["mean"], last["recall"]["mean"]
-    if rec_best is not None and rec_last is not None:
-        out.append(f"Retriever recall@k goes from {rec_best:.3f} at k = {best['k']} to "
-                   f"{rec_last:.3f} at k = {last['k']}: "
-                   + ("the reader saturates before the retriever does."
-                      if rec_last > rec_best and last["mean"] <= best["mean"]
+    out = [f"Reader accuracy goes from {first['mean']:.3f} at k = {first['k']} to "
+           f"{last['mean']:.3f} at k = {last['k']}"
+           + (f" (highest, {best['mean']:.3f}, at k = {best['k']})." if best is not last
+              and best is not first else ".")]
+    rec_first, rec_last = first["recall"]["mean"], last["recall"]["mean"]
+    if rec_first is not None and rec_last is not None and len(done) > 1:
+        gain_reader, gain_retriever = last["mean"] - first["mean"], rec_last - rec_first
+        out.append(f"Retriever recall@k goes from {rec_first:.3f} to {rec_last:.3f} over the "
+                   f"same range: the retriever gains {gain_retriever:+.3f}, the reader "
+                   f"{gain_reader:+.3f}; "
+                   + ("most of what more passages bring in is not turned into answers."
+                      if gain_retriever > 0 and gain_reader < gain_retriever / 2
                       else "the reader keeps pace with the retriever."))
-    if last.get("context_tokens") and done[0].get("context_tokens"):
-        out.append(f"Passages take {done[0]['context_tokens']:.0f} tokens at k = {done[0]['k']} "
+        if rec_first and rec_last:
+            out.append(f"Accuracy per unit of recall: {first['mean'] / rec_first:.2f} at "
+                       f"k = {first['k']}, {last['mean'] / rec_last:.2f} at k = {last['k']}.")
+    if last.get("context_tokens") and first.get("context_tokens"):
+        out.append(f"Passages take {first['context_tokens']:.0f} tokens at k = {first['k']} "
                    f"and {last['context_tokens']:.0f} at k = {last['k']}.")
     return out
 
