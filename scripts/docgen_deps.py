@@ -85,8 +85,9 @@ def _is_docstring(parent: ast.AST, child: ast.AST) -> bool:
 def dependencies(package_dir: Path) -> dict[str, dict[str, bool]]:
     """unit -> {unit it imports: True if only lazily}."""
     deps: dict[str, dict[str, bool]] = {}
-    units = {unit_of(module_name(p, package_dir)) for p in package_dir.rglob("*.py")}
-    for path in sorted(package_dir.rglob("*.py")):
+    paths = sorted(package_dir.rglob("*.py"))
+    units = {unit_of(module_name(p, package_dir)) for p in paths}
+    for path in paths:
         module = module_name(path, package_dir)
         unit = unit_of(module)
         if unit is None or unit == "__main__":
