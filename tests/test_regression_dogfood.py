@@ -87,3 +87,41 @@ def test_the_documented_side_by_side_command(tmp_path):
     assert "ok (no significant difference, p=1)" in out
     assert "FAIL (worse, p=1.49e-08)" in out
     assert "rag-answer-regressed@2 is worse" in out
+
+
+def test_the_documented_suite_run_folders(tmp_path):
+    """docs/tasks/ci.md's `--run-dir` commands, as written but writing into a temporary
+    folder: the suite's two prompt versions become run folders, `eval report` renders one as
+    HTML and `eval compare` finds the gate's own verdict, per assertion type."""
+    import os
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    pytest.importorskip("llama_cpp", reason="replay counts tokens with the model's tokenizer")
+    page = (ROOT / "docs" / "tasks" / "ci.md").read_text(encoding="utf-8")
+    block = page.split("### A suite run is an evaluation run", 1)[1]
+    block = block.split("```bash", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    moved = {"runs/suites": str(tmp_path / "suites"), "suite.html": str(tmp_path / "s.html")}
+    commands = []
+    for line in block.strip().splitlines():
+        for old, new in moved.items():
+            line = line.replace(old, new)
+        commands.append(shlex.split(line))
+    assert [c[:3] for c in commands] == [["promptkit", "test", "eval/suites/demo.yaml"],
+                                         ["promptkit", "eval", "report"],
+                                         ["promptkit", "eval", "compare"]]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PROMPTKIT_SUITE_MODE", "PROMPTKIT_CACHE_MODE")}
+    env.update(PROMPTKIT_HOME=str(tmp_path / "home"), PYTEST_ADDOPTS="-p no:cacheprovider")
+    outs = []
+    for command in commands:
+        done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+        outs.append(done.stdout + done.stderr)
+        assert done.returncode == (1 if command[1] == "test" else 0), outs[-1]
+    assert "icontains-any" in (tmp_path / "s.html").read_text(encoding="utf-8")
+    assert re.search(r"\| pass \| 0\.829 \| 0\.171 \|.*\| 1\.49e-08 \| \*\*worse\*\*",
+                     outs[2]), outs[2]
+    assert re.search(r"\| cites \| 0\.949 \| 0\.000 \|", outs[2]), outs[2]

@@ -30,13 +30,15 @@ def test_options_become_plugin_arguments(tmp_path):
     suite.write_text(SUITE)
     args = pytest_args([suite], mode="replay", prompts=["a@1", "a@2"], bless=True, repeats=3,
                        select="ok", report=tmp_path / "r.json", verbose=2, extra=["-x"],
-                       junit_xml=tmp_path / "j.xml", summary_md=tmp_path / "s.md")
+                       junit_xml=tmp_path / "j.xml", summary_md=tmp_path / "s.md",
+                       run_dir=tmp_path / "runs")
     assert args == [str(suite), f"--promptkit-suite={suite}", "--promptkit-mode=replay",
                     "--promptkit-prompt=a@1", "--promptkit-prompt=a@2", "--promptkit-bless",
                     "--promptkit-repeats=3", "-k", "ok",
                     f"--promptkit-report={tmp_path / 'r.json'}",
                     f"--junit-xml={tmp_path / 'j.xml'}",
-                    f"--promptkit-summary-md={tmp_path / 's.md'}", "-vv", "-x"]
+                    f"--promptkit-summary-md={tmp_path / 's.md'}",
+                    f"--promptkit-run-dir={tmp_path / 'runs'}", "-vv", "-x"]
     with pytest.raises(UserError, match="suite path not found"):
         pytest_args([tmp_path / "nope.yaml"], mode=None, prompts=[], bless=False, repeats=None,
                      select=None, report=None, verbose=0, extra=[])
@@ -62,6 +64,60 @@ def test_exit_codes_and_the_summary_table(tmp_path):
     assert "FAIL  icontains-any ['Babbage']: none found" in failing.stdout
     assert '<testcase classname="suites.cli.yaml" name="ok"' in (tmp_path / "junit.xml").read_text()
     assert "❌ failed (exit code 1)" in (tmp_path / "summary.md").read_text()
+
+
+TWO_CASES = """\
+name: folder
+prompts: [rag-answer@2]
+model: fake:echo
+cases:
+  - id: ada
+    question: Who wrote the first program?
+    context: ["Ada Lovelace wrote the first program."]
+    answers: [Lovelace]
+    assert: [{type: icontains-any}, {type: length, max: 400}]
+  - id: moon
+    question: Who walked on the moon first?
+    context: ["Neil Armstrong walked on the moon first."]
+    answers: [Gagarin]
+    assert: [{type: icontains-any}]
+"""
+
+
+def test_a_suite_run_is_an_evaluation_run_the_harness_reports_and_compares(tmp_path, capsys):
+    """`--run-dir`: each suite x prompt version becomes a run folder whose metrics are the
+    assertions (binary, Wilson intervals), `pass` and `score`; `eval report` and `eval compare`
+    read it as they read any evaluation run."""
+    import json
+
+    (tmp_path / "s.yaml").write_text(TWO_CASES)
+    done = promptkit(tmp_path, "s.yaml", "--mode", "off", "--prompt", "rag-answer@2",
+                     "--prompt", "closed-book@1", "--run-dir", "runs")
+    assert done.returncode == 1, done.stdout + done.stderr   # moon fails: Gagarin is wrong
+    folder = tmp_path / "runs" / "folder--rag-answer_2"
+    assert f"folder (rag-answer@2) as a run folder: {Path('runs') / folder.name}" in done.stdout
+    records = [json.loads(line) for line in (folder / "cases.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["scores"]["pass"]["value"]) for r in records] == [("ada", 1.0),
+                                                                          ("moon", 0.0)]
+    assert records[0]["scores"]["length"]["value"] == 1.0
+    assert "length" not in records[1]["scores"]          # moon asserts no length
+    summary = json.loads((folder / "summary.json").read_text())
+    passing = summary["metrics"]["pass"]
+    assert (passing["mean"], passing["ci_method"]) == (0.5, "wilson")
+    assert summary["metrics"]["length"]["ci_low"] > 0     # all-1: Wilson, not a zero-width CI
+    assert summary["metric_info"]["score"] == {"binary": False, "higher_is_better": True}
+
+    from promptkit.cli import run
+
+    report = run(["eval", "report", str(folder), "--html", str(tmp_path / "r.html")])
+    assert report == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "icontains-any" in html and "folder--rag-answer_2" in html
+    other = tmp_path / "runs" / "folder--closed-book_1"
+    capsys.readouterr()
+    assert run(["eval", "compare", str(folder), str(other)]) == 0
+    compared = capsys.readouterr().out
+    assert "| pass | 0.500 |" in compared and "exact McNemar" in compared
 
 
 def test_bad_arguments_are_user_errors(tmp_path, monkeypatch, capsys):

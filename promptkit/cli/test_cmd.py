@@ -21,7 +21,7 @@ DEFAULT_SUITES = Path("eval") / "suites"
 def pytest_args(suites: list[Path], *, mode: str | None, prompts: list[str], bless: bool,
                 repeats: int | None, select: str | None, report: Path | None, verbose: int,
                 extra: list[str], junit_xml: Path | None = None,
-                summary_md: Path | None = None) -> list[str]:
+                summary_md: Path | None = None, run_dir: Path | None = None) -> list[str]:
     """The pytest command line equivalent to a `promptkit test` call."""
     from promptkit.errors import UserError
 
@@ -55,6 +55,8 @@ def pytest_args(suites: list[Path], *, mode: str | None, prompts: list[str], ble
         args.append(f"--junit-xml={junit_xml}")
     if summary_md:
         args.append(f"--promptkit-summary-md={summary_md}")
+    if run_dir:
+        args.append(f"--promptkit-run-dir={run_dir}")
     if verbose:
         args.append("-" + "v" * verbose)
     return args + list(extra)
@@ -88,6 +90,10 @@ def test(
         "--summary-md", help="Write a Markdown summary (pass rates, gates, flipped cases), "
                              'e.g. to "$GITHUB_STEP_SUMMARY" or a pull-request comment.')
     ] = None,
+    run_dir: Annotated[Path | None, typer.Option(
+        "--run-dir", help="Also write each suite x prompt version as an evaluation run folder "
+                          "under this folder: `promptkit eval report` renders it (Markdown, "
+                          "HTML), `promptkit eval compare` pairs two.")] = None,
     verbose: Annotated[int, typer.Option(
         "-v", "--verbose", count=True, help="Show every case, and failing cases' outputs.")] = 0,
     pytest_extra: Annotated[str | None, typer.Option(
@@ -103,7 +109,7 @@ def test(
     args = pytest_args(list(suites or []), mode=mode, prompts=list(prompt or []), bless=bless,
                        repeats=repeats, select=select, report=report, verbose=verbose,
                        extra=shlex.split(pytest_extra or ""), junit_xml=junit_xml,
-                       summary_md=summary_md)
+                       summary_md=summary_md, run_dir=run_dir)
     try:
         import pytest
     except ImportError as exc:

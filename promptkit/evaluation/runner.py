@@ -369,7 +369,7 @@ def _open_run(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list) -> None:
     def manifest(public: dict) -> dict:
         return {
             "name": cfg.name,
-            "promptkit_version": _version(),
+            "promptkit_version": package_version(),
             "config_source": cfg.source,
             "dataset": {"path": str(Path(ds.path).resolve()), "format": ds.format,
                         "content_hash": ds.content_hash, "cases": len(ds.cases),
@@ -415,7 +415,7 @@ def _ordered(records: list[dict], cases: list[Case]) -> list[dict]:
     return sorted(records, key=lambda r: (rank.get(r["id"], len(rank)), r["repeat"]))
 
 
-def _version() -> str:
+def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

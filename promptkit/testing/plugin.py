@@ -47,6 +47,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="store this run's per-case results as the suite's baseline")
     group.addoption("--promptkit-report", default=None, metavar="FILE",
                     help="write every case result as JSON to FILE")
+    group.addoption("--promptkit-run-dir", default=None, metavar="DIR",
+                    help="write each suite x prompt version as an evaluation run folder under "
+                         "DIR (for promptkit eval report / eval compare)")
     group.addoption("--promptkit-summary-md", default=None, metavar="FILE",
                     help="write a Markdown summary (pass rates, gates, flipped cases) to FILE")
     group.addoption("--promptkit-suite", action="append", default=[], metavar="PATH",
@@ -346,6 +349,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
                 for run in state.runs.values()]
         Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
                               encoding="utf-8")
+    run_dir = session.config.getoption("--promptkit-run-dir")
+    if run_dir and state.runs:
+        from promptkit.testing.suite_runs import write_run
+
+        for (suite_path, _prompt), run in state.runs.items():
+            runner = state.runners.get(suite_path)
+            if runner is not None and run.results:
+                folder = write_run(run, runner.suite, run_dir, repeats=runner.repeats)
+                state.notes.append(f"{run.suite} ({run.prompt}) as a run folder: {folder}")
     summary = session.config.getoption("--promptkit-summary-md")
     if summary:
         from promptkit.testing.suite_markdown import markdown_summary
