@@ -81,11 +81,16 @@ class RunComparison:
 
 def compare_runs(run_a, run_b, *, alpha: float = 0.05, metrics: list[str] | None = None,
                  seed: int = 0, test: str | None = None, top_changes: int = 5) -> RunComparison:
-    """B against A on the cases both runs scored, one paired test per metric."""
+    """B against A on the cases both runs scored, one paired test per metric.
+
+    `test` picks the test for continuous metrics; without it, a run that names one in its
+    manifest (`continuous_test`: a suite run names the gate's sign-flip permutation test, so
+    that comparing two suite runs gives the gate's verdict) has it, else Wilcoxon."""
     from promptkit.evaluation.stats import pair_by_id, paired_compare
 
     a = run_a if isinstance(run_a, LoadedRun) else load_run(run_a)
     b = run_b if isinstance(run_b, LoadedRun) else load_run(run_b)
+    test = test or a.manifest.get("continuous_test")
     if metrics:
         _check_metric_names(metrics, a, b)
     names = metrics or [m for m in a.metric_names() if m in set(b.metric_names())]

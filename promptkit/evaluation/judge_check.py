@@ -23,7 +23,7 @@ from pathlib import Path
 
 from promptkit.errors import ConfigError
 from promptkit.evaluation.judges import Judge
-from promptkit.evaluation.metrics_grounding import Faithfulness
+from promptkit.evaluation.metrics_grounding import CLAIMS_PROMPT, VERDICTS_PROMPT, Faithfulness
 from promptkit.evaluation.metrics_judge import cohen_kappa, repeat_agreement
 from promptkit.safeparse import loads_json
 
@@ -179,8 +179,8 @@ def check_judge(items: Sequence[LabelledItem], judge: Judge | str | None = None,
         rows.append(_row(item, results, threshold))
         if progress:
             progress((i + 1) * repeats, total)
-    about = {**judge.describe(*(("judge-claims@1",) if claims == "judge" else ()),
-                              "judge-verdicts@1")}
+    about = {**judge.describe(*((CLAIMS_PROMPT,) if claims == "judge" else ()),
+                              VERDICTS_PROMPT)}
     return JudgeCheck(
         judge=about,
         settings={"repeats": repeats, "claims": claims, "threshold": threshold,

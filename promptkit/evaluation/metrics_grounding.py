@@ -30,7 +30,7 @@ from promptkit.evaluation.judges import Judge
 from promptkit.evaluation.metrics_base import Metric, MetricResult, case_field, is_gold
 
 CLAIMS_PROMPT = "judge-claims@1"
-VERDICTS_PROMPT = "judge-verdicts@1"
+VERDICTS_PROMPT = "judge-verdicts@2"
 RELEVANCE_PROMPT = "judge-relevance@1"
 QUESTIONS_PROMPT = "judge-questions@1"
 SUFFICIENCY_PROMPT = "judge-sufficiency@1"
@@ -100,8 +100,88 @@ def check_claims(judge: Judge, claims: Sequence[str], context: str, *,
                       attempt=attempt)
     if not reply.ok:
         raise Unparsable("verdicts", reply)
-    return [{"claim": c, "verdict": v["verdict"], "reason": v["reason"]}
-            for c, v in zip(claims, reply.value["verdicts"], strict=True)]
+    rows = []
+    for c, v in zip(claims, reply.value["verdicts"], strict=True):
+        if "quote" not in v:        # a verdict prompt that gives reasons, not quotes
+            rows.append({"claim": c, "verdict": v["verdict"], "reason": v["reason"]})
+            continue
+        verdict, check = check_quote(c, v["quote"], v["verdict"], context)
+        row = {"claim": c, "verdict": verdict, "quote": v["quote"], "reason": check or
+               (f'quotes "{v["quote"]}"' if v["quote"] else "quotes nothing")}
+        if check:
+            row["judge_verdict"] = v["verdict"]
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- quote checks
+
+# Words that turn a statement into its opposite, English and Spanish ("n't" is rewritten to
+# " not" first). Counted in a claim and in the quote it rests on: different counts mean the
+# claim and its evidence disagree in polarity.
+_NEGATIONS = frozenset("not no never none nor neither nobody nothing nunca jamas ni tampoco "
+                       "ninguno ninguna nadie nada".split())
+_NT = re.compile(r"n[’']t\b", re.IGNORECASE)
+# A number with its thousands groups ("200 000", "2,410", "2.410") and decimals ("1,5").
+_NUMBER = re.compile(r"(?:\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:[.,]\d+)?(?!\d)")
+_SHINGLE = 3           # words per shingle when looking a quote up in the passages
+QUOTE_FOUND = 0.8      # share of the quote's shingles that must be in the passages
+
+
+def _words(text: str) -> list[str]:
+    from promptkit.evaluation.metrics import normalize_multi
+    from promptkit.pipeline.attribution import MARKER
+
+    return normalize_multi(MARKER.sub(" ", _NT.sub(" not", text))).split()
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers a text states, written one way: thousands separators dropped, a decimal
+    comma read as a point ("200 000" and "200,000" are both "200000"; "1,5" is "1.5")."""
+    out = set()
+    for raw in _NUMBER.findall(text):
+        groups = re.split(r"[ \u00a0\u202f.,]", raw)
+        if len(groups) > 1 and len(groups[-1]) != 3:      # the last group is decimals
+            out.add("".join(groups[:-1]) + "." + groups[-1])
+        else:
+            out.add("".join(groups))
+    return out
+
+
+def negations_in(text: str) -> int:
+    return sum(w in _NEGATIONS for w in _words(text))
+
+
+def quote_found(quote: str, context: str) -> bool:
+    """Whether the judge's quote is in the passages: at least QUOTE_FOUND of its 3-word
+    shingles occur there (accents, case, punctuation and articles ignored), so that a quote
+    cut or re-punctuated still counts and one the judge wrote itself does not."""
+    q, c = _words(quote), _words(context)
+    if not q:
+        return False
+    if len(q) < _SHINGLE:
+        return " ".join(q) in " ".join(c)
+    have = {tuple(c[i:i + _SHINGLE]) for i in range(len(c) - _SHINGLE + 1)}
+    shingles = [tuple(q[i:i + _SHINGLE]) for i in range(len(q) - _SHINGLE + 1)]
+    return sum(s in have for s in shingles) / len(shingles) >= QUOTE_FOUND
+
+
+def check_quote(claim: str, quote: str, verdict: str, context: str) -> tuple[str, str | None]:
+    """The verdict a "supported" keeps after its quote is checked, and why it changed (None
+    when it stands). Only "supported" is checked: the quote must be in the passages (else
+    not_found), carry every number of the claim (else contradicted when it states other
+    numbers, not_found when none) and as many negations as the claim (else contradicted)."""
+    if verdict != "supported":
+        return verdict, None
+    if not quote_found(quote, context):
+        return "not_found", "judged supported, but its quote is not in the passages"
+    wanted, given = numbers_in(claim), numbers_in(quote)
+    if missing := wanted - given:
+        return ("contradicted" if given else "not_found",
+                f"judged supported, but its quote does not state {', '.join(sorted(missing))}")
+    if negations_in(claim) != negations_in(quote):
+        return "contradicted", "judged supported, but the claim and its quote differ in negation"
+    return verdict, None
 
 
 def _choice(value: str, allowed: Sequence[str], metric: str, option: str) -> str:

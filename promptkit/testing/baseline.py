@@ -23,6 +23,9 @@ from promptkit.safeparse import loads_json
 from promptkit.testing.suite_runner import CaseResult
 
 FORMAT_VERSION = 1
+# The gate's test for a continuous gate metric (the score, or pass shares under repeats); a
+# suite's run folder names it so that `eval compare` of two suite runs tests the same way.
+GATE_TEST = "permutation"
 
 
 @dataclass
@@ -137,7 +140,7 @@ def gate(baseline: Baseline | None, results: Sequence[CaseResult], *, alpha: flo
     fixed = [c for c, b in baseline.cases.items() if b.get("status") != "passed"
              and status.get(c) == "passed"]
     try:
-        cmp = compare_by_id(baseline.values(metric), current, alpha=alpha, test="permutation",
+        cmp = compare_by_id(baseline.values(metric), current, alpha=alpha, test=GATE_TEST,
                             seed=0)
     except UserError as exc:
         return GateResult(False, f"cannot compare with baseline {baseline.prompt}: {exc.message}"

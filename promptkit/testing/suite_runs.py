@@ -1,8 +1,10 @@
 """A suite run as an evaluation run: each prompt version's results written as a harness run folder.
 
-Every assertion type is a binary metric of the case ("icontains-any": 1 when all of the case's
-icontains-any assertions passed), beside `pass` (the case passed, as the gate counts it) and
-`score` (the weighted share of assertions passed). The folder has the harness's files —
+Every assertion kind is a binary metric of the case ("icontains-any": 1 when all of the case's
+icontains-any assertions passed; a `metric` assertion counts under `metric:<name>`), beside
+`pass` (the case passed, as the gate counts it) and `score` (the weighted share of assertions
+passed); the number measured by a `metric`, `similar`, `llm-rubric` or `latency` assertion is
+kept too, as the continuous metric `<kind> (value)`. The folder has the harness's files —
 manifest.json, config.yaml, cases.jsonl (one record per case and repeat), summary.json from the
 harness's aggregation (Wilson intervals for the binary metrics) — so that `promptkit eval report`
 renders a suite run as Markdown or HTML and `promptkit eval compare` pairs two of them with the
@@ -17,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptkit.evaluation.aggregate import summarise
-from promptkit.evaluation.rundir import CASES, RunDir, now_iso
+from promptkit.evaluation.rundir import CASES, MANIFEST, SUMMARY, RunDir, now_iso
+from promptkit.testing.baseline import GATE_TEST
 
 if TYPE_CHECKING:
     from promptkit.testing.suite import Suite
@@ -37,61 +40,94 @@ def _score(value: float | None, outcome: str = "ok", **detail) -> dict:
     return {"value": value, "outcome": outcome, "detail": detail}
 
 
-def repeat_scores(run: RepeatResult) -> dict[str, dict]:
-    """`pass`, `score` and one binary metric per assertion type for one answer."""
+_MEASURED = ("metric", "similar", "llm-rubric", "latency")   # a number behind the verdict
+
+
+def metric_key(outcome) -> str:
+    """The metric an assertion counts under: its type, or `metric:<name>` for a `metric`
+    assertion (two metrics in one case are two columns, not one)."""
+    if outcome.type == "metric":
+        return f"metric:{outcome.label.split()[1]}"
+    return outcome.type
+
+
+def _lower_is_better(outcome) -> bool:
+    return outcome.type == "latency" or " <= " in outcome.label
+
+
+def repeat_scores(run: RepeatResult) -> tuple[dict[str, dict], dict[str, dict]]:
+    """For one answer: its scores (`pass`, `score`, one binary metric per assertion kind, and
+    the measured number behind a `metric`, `similar`, `llm-rubric` or `latency` assertion as
+    `<kind> (value)`) and what each metric is (binary, which way is better)."""
     scores = {PASS: _score(float(run.passed)), SCORE: _score(run.score)}
-    by_type: dict[str, list] = {}
+    info = {PASS: {"binary": True, "higher_is_better": True},
+            SCORE: {"binary": False, "higher_is_better": True}}
+    by_key: dict[str, list] = {}
     for o in run.outcomes:
-        by_type.setdefault(o.type, []).append(o)
-    for kind, outcomes in by_type.items():
-        failed = [o for o in outcomes if not o.passed]
+        by_key.setdefault(metric_key(o), []).append(o)
+    for key, outcomes in by_key.items():
+        info[key] = {"binary": True, "higher_is_better": True}
         unusable = [o for o in outcomes if o.error]
-        if unusable and len(unusable) == len(outcomes):
-            scores[kind] = _score(None, "error", reason="; ".join(o.message for o in unusable))
+        if len(unusable) == len(outcomes):
+            scores[key] = _score(None, "error", reason="; ".join(o.message for o in unusable))
             continue
-        scores[kind] = _score(0.0 if failed else 1.0,
-                              assertions=[{"label": o.label, "passed": o.passed,
-                                           "message": o.message, "measured": o.value}
-                                          for o in outcomes])
-    return scores
+        scores[key] = _score(0.0 if any(not o.passed for o in outcomes) else 1.0,
+                             assertions=[{"label": o.label, "passed": o.passed,
+                                          "message": o.message, "measured": o.value}
+                                         for o in outcomes])
+        measured = [o.value for o in outcomes if o.value is not None]
+        if outcomes[0].type in _MEASURED and measured:
+            scores[f"{key} (value)"] = _score(measured[0])
+            info[f"{key} (value)"] = {"binary": False,
+                                      "higher_is_better": not _lower_is_better(outcomes[0])}
+    return scores, info
 
 
-def records_of(result: CaseResult, question: str) -> list[dict]:
-    """The harness records of one case: one per repeat, or one "error" record."""
+def records_of(result: CaseResult, question: str) -> tuple[list[dict], dict[str, dict]]:
+    """The harness records of one case (one per repeat, or one "error" record) and what
+    their metrics are."""
     base = {"id": result.case_id, "question": question, "prompt": result.prompt,
             "critical": result.critical}
     if result.error or not result.runs:
         reason = result.error or "no answer"
         return [{**base, "repeat": 0, "answer": None, "error": reason,
                  "scores": {PASS: _score(None, "error", reason=reason),
-                            SCORE: _score(None, "error", reason=reason)}}]
-    return [{**base, "repeat": i, "answer": r.text, "citations": r.citations,
-             "latency_s": r.latency_s, "scores": repeat_scores(r)}
-            for i, r in enumerate(result.runs)]
+                            SCORE: _score(None, "error", reason=reason)}}], {}
+    records, info = [], {}
+    for i, run in enumerate(result.runs):
+        scores, kinds = repeat_scores(run)
+        info.update(kinds)
+        records.append({**base, "repeat": i, "answer": run.text, "citations": run.citations,
+                        "latency_s": run.latency_s, "scores": scores})
+    return records, info
 
 
 def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -> Path:
-    """Write `run` (one suite under one prompt version) as a run folder under `root`, replacing
-    what an earlier session wrote there; returns the folder."""
+    """Write `run` (one suite under one prompt version) as a run folder under `root`, through
+    the harness's run-folder lifecycle; a folder an earlier session wrote for the same suite
+    and prompt version is replaced. Returns the folder."""
     from promptkit.evaluation.runner import package_version
+    from promptkit.safeparse import load_yaml
 
     folder = RunDir(Path(root) / folder_name(run.suite, run.prompt))
-    records = [rec for case_id, result in run.results.items()
-               for rec in records_of(result, suite.spec.case(case_id).question)]
-    names = list(dict.fromkeys([PASS, SCORE, *(m for rec in records for m in rec["scores"])]))
-    info = {n: {"binary": n != SCORE, "higher_is_better": True} for n in names}
+    records: list[dict] = []
+    info: dict[str, dict] = {PASS: {"binary": True, "higher_is_better": True},
+                             SCORE: {"binary": False, "higher_is_better": True}}
+    for case_id, result in run.results.items():
+        recs, kinds = records_of(result, suite.spec.case(case_id).question)
+        records += recs
+        info.update(kinds)
+    names = list(info)
     first = next(iter(run.results.values()), None)
     source = suite.path.read_bytes()
-    fingerprint = hashlib.sha256(source + run.prompt.encode() + run.mode.encode()).hexdigest()
+    fingerprint = hashlib.sha256(source + run.prompt.encode() + run.mode.encode()
+                                 + str(repeats).encode()).hexdigest()[:16]
+    config = load_yaml(source.decode("utf-8")) or {}
     with folder.lock():
-        if (folder.path / CASES).exists():
-            (folder.path / CASES).unlink()
-        now = now_iso()
-        folder.write_text("config.yaml", source.decode("utf-8"))
-        folder.write_json("manifest.json", {
-            "run_id": folder.id, "fingerprint": fingerprint[:16], "status": "complete",
-            "started": now, "finished": now, "kind": "suite", "name": run.suite,
-            "promptkit_version": package_version(),
+        for name in (CASES, MANIFEST, SUMMARY):     # a suite run is re-run whole, not resumed
+            (folder.path / name).unlink(missing_ok=True)
+        folder.start_or_resume(fingerprint=fingerprint, config=config, manifest=lambda public: {
+            "kind": "suite", "name": run.suite, "promptkit_version": package_version(),
             "model": first.model if first else None, "prompt_ref": run.prompt,
             "prompts": {first.prompt: first.prompt_hash} if first and first.prompt_hash else {},
             "pipeline": {"suite": str(suite.path), "gate metric": run.metric},
@@ -99,7 +135,7 @@ def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -
                         "content_hash": hashlib.sha256(source).hexdigest(),
                         "cases": run.total_cases, "bad_records": 0},
             "metrics": info, "repeats": repeats, "seed": suite.spec.params.seed or 0,
-            "cache_mode": run.mode, "gate": run.gate or None})
+            "cache_mode": run.mode, "continuous_test": GATE_TEST})
         folder.open_for_append()
         try:
             for rec in records:
@@ -111,8 +147,14 @@ def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -
                        expected_records=len(records), bad_records=[], kind="suite",
                        gate={"outcome": run.gate or None, "passed": run.gate_passed,
                              "broken": run.broken, "fixed": run.fixed})
-        folder.write_json("summary.json", summary)
+        folder.write_json(SUMMARY, summary)
+        manifest = folder.manifest()
+        manifest.update(status="complete", finished=now_iso())
+        manifest["invocations"][-1].update(finished=manifest["finished"], status="complete",
+                                           ran=len(records))
+        folder.write_json(MANIFEST, manifest)
     return folder.path
 
 
-__all__ = ["PASS", "SCORE", "folder_name", "records_of", "repeat_scores", "write_run"]
+__all__ = ["PASS", "SCORE", "folder_name", "metric_key", "records_of", "repeat_scores",
+           "write_run"]
