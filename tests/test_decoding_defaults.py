@@ -34,7 +34,7 @@ def test_an_openai_compatible_local_server_receives_them(ref, fault_server):
 
 @pytest.mark.parametrize("ref", DEFAULTS)
 def test_ollama_receives_them(ref, fault_server, monkeypatch):
-    pytest.importorskip("ollama")
+    pytest.importorskip("ollama", reason="the Ollama backend needs the ollama extra")
     params = load_prompt(ref).gen_params()
     server = fault_server(("ollama", "Cervantes."))
     monkeypatch.setenv("OLLAMA_HOST", server.url.removesuffix("/v1"))
@@ -47,7 +47,7 @@ def test_ollama_receives_them(ref, fault_server, monkeypatch):
 
 @pytest.mark.parametrize("ref", DEFAULTS)
 def test_in_process_llamacpp_receives_them(ref, monkeypatch):
-    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llama_cpp", reason="the llama.cpp backend needs the llamacpp extra")
     from promptkit.llm import llamacpp
 
     seen: dict = {}

@@ -181,6 +181,15 @@ def test_run_summary_and_metric_aggregate_agree():
     assert (run["mean"], run["ci_low"], run["ci_high"]) == (direct.mean, direct.ci_low,
                                                             direct.ci_high)
     assert run["ci_method"] == "wilson"
+    # A continuous metric too: the same values, the same bootstrap interval, either way in.
+    f1 = [0.2, 0.9, 0.4, 0.75, 0.1, 0.6, 0.33, 1.0, 0.0, 0.5, 0.8]
+    records = [{"id": f"c{i:02d}", "scores": {"f1": {"value": v, "outcome": "ok"}}}
+               for i, v in enumerate(f1)]
+    run = metric_summary(records, "f1", seed=3, n_resamples=2000)
+    direct = aggregate("f1", [MetricResult(v) for v in f1], seed=3, n_resamples=2000)
+    assert run["ci_method"] == "bootstrap"
+    assert (run["mean"], run["ci_low"], run["ci_high"]) == (direct.mean, direct.ci_low,
+                                                            direct.ci_high)
 
 
 def test_the_declared_kind_of_a_metric_picks_the_interval():

@@ -125,7 +125,7 @@ def test_schema_checks_and_openai_strictness():
 
 
 def test_llamacpp_grammar_refuses_a_schema_it_cannot_convert():
-    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llama_cpp", reason="the llama.cpp backend needs the llamacpp extra")
     from promptkit.llm.llamacpp import schema_grammar
 
     assert schema_grammar(VERDICT) is schema_grammar(dict(VERDICT))   # built once per schema
@@ -163,7 +163,7 @@ def test_plain_requests_carry_no_response_format(fault_server):
 
 
 def test_ollama_sends_the_schema_as_format(fault_server, monkeypatch):
-    pytest.importorskip("ollama")
+    pytest.importorskip("ollama", reason="the Ollama backend needs the ollama extra")
     server = fault_server(("ollama", '{"reason": "r", "verdict": "contradicted"}'))
     monkeypatch.setenv("OLLAMA_HOST", server.url.removesuffix("/v1"))
     model = get_model("ollama:m", cache_mode="off")

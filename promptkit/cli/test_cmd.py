@@ -102,10 +102,12 @@ def test(
     """Run regression suites and print pass rates, scores and the baseline gate."""
     import shlex
 
+    from promptkit.choices import CACHE_MODES
     from promptkit.errors import MissingDependencyError, UserError
+    from promptkit.testing.suite_recordings import OLD_NAMES
 
-    if mode is not None and mode not in ("replay", "record", "read-write", "off", "live"):
-        raise UserError(f"--mode '{mode}' is not one of: replay, record, read-write, off")
+    if mode is not None and mode not in (*CACHE_MODES, *OLD_NAMES):
+        raise UserError(f"--mode '{mode}' is not one of: {', '.join(CACHE_MODES)}")
     args = pytest_args(list(suites or []), mode=mode, prompts=list(prompt or []), bless=bless,
                        repeats=repeats, select=select, report=report, verbose=verbose,
                        extra=shlex.split(pytest_extra or ""), junit_xml=junit_xml,

@@ -40,7 +40,12 @@ def self_agreement(records: Iterable[dict], metric: str) -> float | None:
 
 
 def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
-                   alpha: float = 0.05, binary: bool | None = None) -> dict:
+                   alpha: float = 0.05, binary: bool | None = None,
+                   n_resamples: int = 10_000) -> dict:
+    """One metric over a run's records: repeats averaged per case, then the mean over cases
+    with its interval (`stats.mean_ci`: Wilson for 0/1 metrics, bootstrap otherwise), outcome
+    counts and, with repeats, self-agreement. The one aggregation step of the project: run
+    summaries, reports, experiments and `metrics.aggregate` all come here."""
     from promptkit.evaluation.stats import mean_ci
 
     values = per_case_values(records, metric)
@@ -51,7 +56,7 @@ def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
            "mean": None, "ci_low": None, "ci_high": None, "ci_method": None, "alpha": alpha}
     if values:
         ordered = [values[k] for k in sorted(values)]  # fixed order: same seed, same interval
-        est = mean_ci(ordered, binary=binary, alpha=alpha, seed=seed)
+        est = mean_ci(ordered, binary=binary, alpha=alpha, seed=seed, n_resamples=n_resamples)
         out.update(mean=est.mean, ci_low=est.low, ci_high=est.high, ci_method=est.method)
     agreement = self_agreement(records, metric)
     if agreement is not None:

@@ -412,18 +412,21 @@ class MetricSummary:
 def aggregate(name: str, results: Sequence[MetricResult], *, ci: bool = True,
               alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0,
               binary: bool | None = None) -> MetricSummary:
-    """Pure: per-case results -> summary; unparsable and error are counted, not averaged."""
-    counts = Counter(r.outcome for r in results)
-    values = [r.value for r in results if r.ok]
-    mean = low = high = None
-    if values:
-        if ci:
-            from promptkit.evaluation.stats import mean_ci
+    """Pure: per-case results -> summary; unparsable and error are counted, not averaged.
+    Each result is one case; the numbers come from the harness's aggregation step
+    (`aggregate.metric_summary`), so a list of results and a run of the same values get the
+    same interval."""
+    from promptkit.evaluation.aggregate import metric_summary
 
-            est = mean_ci(values, binary=binary, n_resamples=n_resamples, alpha=alpha,
-                          seed=seed)
-            mean, low, high = est.mean, est.low, est.high
-        else:
-            mean = math.fsum(values) / len(values)
+    records = [{"id": f"{i:09d}", "scores": {name: {"value": r.value, "outcome": r.outcome}}}
+               for i, r in enumerate(results)]
+    counts = Counter(r.outcome for r in results)
+    mean = low = high = None
+    if ci:
+        s = metric_summary(records, name, seed=seed, alpha=alpha, binary=binary,
+                           n_resamples=n_resamples)
+        mean, low, high = s["mean"], s["ci_low"], s["ci_high"]
+    elif values := [r.value for r in results if r.ok]:
+        mean = math.fsum(values) / len(values)
     return MetricSummary(name, len(results), counts["ok"], counts["unparsable"], counts["error"],
                          mean, low, high, alpha)

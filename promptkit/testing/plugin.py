@@ -32,9 +32,12 @@ _FLAKY = ("promptkit", "flaky")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from promptkit.choices import CACHE_MODES
+    from promptkit.testing.suite_recordings import OLD_NAMES
+
     group = parser.getgroup("promptkit", "promptkit regression suites")
     group.addoption("--promptkit-mode", default=None,
-                    choices=("replay", "record", "read-write", "off", "live"),
+                    choices=(*CACHE_MODES, *OLD_NAMES),
                     help="replay recorded responses, record them from the model, read-write "
                          "(replay what is recorded, record the rest) or off (the model answers "
                          "every call; 'live' is its deprecated name). Default: "
