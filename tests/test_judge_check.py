@@ -92,7 +92,10 @@ def test_unparsable_verdicts_count_as_wrong_and_are_reported(tmp_path):
 
 
 def test_cli_writes_the_report(tmp_path, capsys):
-    reply = json.dumps({"verdicts": [{"claim": 1, "reason": "r", "verdict": "supported"}]})
+    # A judge that calls everything supported, always quoting the first sentence: its quote
+    # catches the swapped year (b) and wrongly sinks the parameter count (d).
+    reply = json.dumps({"verdicts": [{"claim": 1, "quote": "BERT was released by Google in "
+                                      "2018.", "verdict": "supported"}]})
     one_sentence = [i for i in ITEMS if i["id"] != "c"]
     code = run(["eval", "judge-check", str(labelled(tmp_path, one_sentence)),
                 "--judge", f"fake:{reply}", "--claims", "sentences", "--out",
@@ -101,6 +104,8 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert code == 0, out
     summary = json.loads(out)
     assert summary["overall"]["accuracy"] == pytest.approx(2 / 3)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "verdicts.jsonl").open()]
+    assert [r["predictions"][0] for r in rows] == ["faithful", "unfaithful", "unfaithful"]
     assert summary["settings"]["constrain"] and not summary["judge"]["constrained"]
     assert (tmp_path / "out" / "report.md").read_text().startswith("# Faithfulness judge check")
 

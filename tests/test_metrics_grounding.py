@@ -43,7 +43,7 @@ def test_faithfulness_scores_the_supported_share_with_per_claim_verdicts():
     assert (result.detail["supported"], result.detail["contradicted"],
             result.detail["not_found"]) == (1, 1, 1)
     assert result.detail["judge"] == "fake:rule-judge" and result.detail["constrained"]
-    assert set(result.detail["prompts"]) == {"judge-claims@1", "judge-verdicts@1"}
+    assert set(result.detail["prompts"]) == {"judge-claims@1", "judge-verdicts@2"}
 
 
 def test_faithfulness_sends_one_fixed_length_schema_per_claim_list():
@@ -60,7 +60,7 @@ def test_faithfulness_without_a_judge_split():
     assert result.value == 1.0
     assert [c["claim"] for c in result.detail["claims"]] == [
         "BERT was released by Google in 2018.", "GPT predicts the next token."]
-    assert list(result.detail["prompts"]) == ["judge-verdicts@1"]
+    assert list(result.detail["prompts"]) == ["judge-verdicts@2"]
 
 
 def test_unparsable_judge_reply_is_its_own_outcome():
@@ -200,3 +200,68 @@ def test_helpers():
     fixed = fixed_length(schema, "v", 2)
     assert fixed["properties"]["v"]["minItems"] == 2 and schema["properties"]["v"]["maxItems"] == 9
     assert split_sentences("One [1]. Two [2][3]. ") == ["One.", "Two."]
+
+
+# ---------------------------------------------------------------- quote checks (judge-verdicts@2)
+
+QUOTED = ("[1] ELMo, sigla de Embeddings from Language Models, fue presentado en 2018 por "
+          "Matthew Peters. Tiene 93 600 000 parámetros.\n\n[2] BERT-base has 12 layers.")
+
+
+@pytest.mark.parametrize("claim, quote, expected", [
+    # a quote that is in the passages, with the claim's numbers and negations: stands
+    ("ELMo fue presentado en 2018.", "ELMo, sigla de Embeddings from Language Models, fue "
+     "presentado en 2018 por Matthew Peters.", "supported"),
+    ("ELMo has 93,600,000 parameters.", "Tiene 93 600 000 parámetros.", "supported"),
+    ("BERT-base has 12 layers.", "[2] BERT-base has 12 layers", "supported"),
+    # the judge wrote its own "quote": nothing in the passages says it
+    ("Hugging Face was founded in 2016.", "Hugging Face was founded in 2016 in New York.",
+     "not_found"),
+    ("Hugging Face was founded in 2016.", "", "not_found"),
+    # another number than the quote's
+    ("ELMo fue presentado en 2019.", "fue presentado en 2018 por Matthew Peters.",
+     "contradicted"),
+    ("ELMo fue presentado en 2019 por Matthew Peters.", "Matthew Peters", "not_found"),
+    # a negation the quote does not have, in either language, or one it lost
+    ("ELMo no fue presentado en 2018.", "ELMo, sigla de Embeddings from Language Models, fue "
+     "presentado en 2018 por Matthew Peters.", "contradicted"),
+    ("BERT-base doesn't have 12 layers.", "BERT-base has 12 layers.", "contradicted"),
+    ("No es cierto que BERT-base tenga 12 capas.", "BERT-base has 12 layers.", "contradicted"),
+])
+def test_a_supported_verdict_stands_only_on_a_quote_that_carries_the_claim(claim, quote,
+                                                                         expected):
+    from promptkit.evaluation.metrics_grounding import check_quote
+
+    verdict, why = check_quote(claim, quote, "supported", QUOTED)
+    assert verdict == expected
+    assert (why is None) == (expected == "supported")
+
+
+def test_other_verdicts_are_not_second_guessed():
+    from promptkit.evaluation.metrics_grounding import check_quote
+
+    assert check_quote("BERT-base has 12 layers.", "BERT-base has 12 layers.", "not_found",
+                       QUOTED) == ("not_found", None)
+
+
+def test_numbers_are_read_one_way():
+    from promptkit.evaluation.metrics_grounding import numbers_in
+
+    assert numbers_in("200 000 tokens, 2,410 and 2.410; 1,5 or 1.5; 15 % in 1947 200 people") \
+        == {"200000", "2410", "1.5", "15", "1947", "200"}
+
+
+def test_the_record_keeps_the_judge_verdict_when_a_check_changed_it():
+    import json
+
+    from promptkit.testing.fakes import FunctionChatModel
+
+    lenient = FunctionChatModel(lambda messages, params: json.dumps({"verdicts": [
+        {"claim": 1, "quote": "BERT was released by Google in 2018.", "verdict": "supported"}]}),
+        spec="fake:lenient", can_constrain=True)
+    result = get_metric("faithfulness", judge=lenient, claims="sentences").evaluate(
+        "BERT was not released by Google in 2018.", CASE)
+    (row,) = result.detail["claims"]
+    assert row["quote"] == "BERT was released by Google in 2018."
+    assert (row["judge_verdict"], row["verdict"]) == ("supported", "contradicted")
+    assert "negation" in row["reason"]

@@ -125,6 +125,7 @@ _NT = re.compile(r"n[’']t\b", re.IGNORECASE)
 # A number with its thousands groups ("200 000", "2,410", "2.410") and decimals ("1,5").
 _NUMBER = re.compile(r"(?:\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:[.,]\d+)?(?!\d)")
 _SHINGLE = 3           # words per shingle when looking a quote up in the passages
+_QUOTE_PIECES = re.compile(r"(?<=[.!?;])\s+|\s*(?:\.\.\.|…)\s*|\n+")
 QUOTE_FOUND = 0.8      # share of the quote's shingles that must be in the passages
 
 
@@ -153,17 +154,27 @@ def negations_in(text: str) -> int:
 
 
 def quote_found(quote: str, context: str) -> bool:
-    """Whether the judge's quote is in the passages: at least QUOTE_FOUND of its 3-word
-    shingles occur there (accents, case, punctuation and articles ignored), so that a quote
-    cut or re-punctuated still counts and one the judge wrote itself does not."""
-    q, c = _words(quote), _words(context)
-    if not q:
-        return False
-    if len(q) < _SHINGLE:
-        return " ".join(q) in " ".join(c)
+    """Whether the judge's quote is in the passages. A quote may join several sentences
+    (from one passage or more, or cut with "..."): each piece must be there, judged by its
+    3-word shingles — at least QUOTE_FOUND of them in the passages, accents, case,
+    punctuation and articles ignored — so that a re-punctuated quote still counts and one the
+    judge wrote itself does not."""
+    c = _words(context)
     have = {tuple(c[i:i + _SHINGLE]) for i in range(len(c) - _SHINGLE + 1)}
-    shingles = [tuple(q[i:i + _SHINGLE]) for i in range(len(q) - _SHINGLE + 1)]
-    return sum(s in have for s in shingles) / len(shingles) >= QUOTE_FOUND
+    joined = " ".join(c)
+    pieces = [_words(p) for p in _QUOTE_PIECES.split(quote)]
+    pieces = [p for p in pieces if p]
+    if not pieces:
+        return False
+    for q in pieces:
+        if len(q) < _SHINGLE:
+            if f" {' '.join(q)} " not in f" {joined} ":
+                return False
+            continue
+        shingles = [tuple(q[i:i + _SHINGLE]) for i in range(len(q) - _SHINGLE + 1)]
+        if sum(s in have for s in shingles) / len(shingles) < QUOTE_FOUND:
+            return False
+    return True
 
 
 def check_quote(claim: str, quote: str, verdict: str, context: str) -> tuple[str, str | None]:
@@ -289,12 +300,16 @@ class AnswerRelevancy(Metric):
 
     name = "answer_relevancy"
 
-    def __init__(self, judge: Judge | str | None = None, *, embedder: str = "e5-multilingual",
+    def __init__(self, judge: Judge | str | None = None, *, embedder: str | None = None,
                  n_questions: int = 3, constrain: bool = True):
         if not isinstance(n_questions, int) or not 1 <= n_questions <= 5:
             raise UserError(f"metric '{self.name}': n_questions must be 1 to 5, got "
                             f"{n_questions!r}")
         self.judge = Judge.of(judge, constrain=constrain)
+        if embedder is None:
+            from promptkit.embedders import DEFAULT
+
+            embedder = DEFAULT
         self.embedder, self.n_questions = embedder, n_questions
 
     def evaluate(self, prediction, case):

@@ -37,12 +37,13 @@ from promptkit.llm.base import ChatModel, Chunk, GenParams, Message
 
 
 class PromptkitEmbeddings(Embeddings):
-    """A promptkit `Embedder` (or a registry name such as "minilm") as LangChain `Embeddings`."""
+    """A promptkit `Embedder` (or a registry name such as "minilm"; by default the library's
+    default embedder) as LangChain `Embeddings`."""
 
-    def __init__(self, embedder="minilm"):
-        from promptkit.embedders import get_embedder
+    def __init__(self, embedder=None):
+        from promptkit.embedders import DEFAULT, get_embedder
 
-        self.embedder = get_embedder(embedder)
+        self.embedder = get_embedder(embedder or DEFAULT)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [v.tolist() for v in self.embedder.embed_documents(list(texts))]

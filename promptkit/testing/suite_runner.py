@@ -25,7 +25,6 @@ from promptkit.testing.assertions import (
 from promptkit.testing.suite import CaseSpec, Suite
 from promptkit.testing.suite_recordings import Recordings, record_hint
 
-DEFAULT_EMBEDDER = "minilm"
 
 
 @dataclass
@@ -243,11 +242,11 @@ class SuiteRunner:
     def embedder(self, name: str | None = None):
         if self._embedder_override is not None and name is None:
             return self._embedder_override
-        from promptkit.embedders import get_embedder
+        from promptkit.embedders import DEFAULT, get_embedder
 
         retrieval = self.suite.spec.retrieval
         return get_embedder(name or self.suite.spec.embedder
-                            or (retrieval.embedder if retrieval else None) or DEFAULT_EMBEDDER)
+                            or (retrieval.embedder if retrieval else None) or DEFAULT)
 
     def collection(self, name: str):
         """Retrieval from `name`: searched live, recorded, or replayed from the recordings."""
