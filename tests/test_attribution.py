@@ -26,6 +26,9 @@ def _packing():
 
 def test_sentences_and_content_words_fold_accents_and_drop_function_words():
     assert sentences("Uno. ¿Dos? Tres!\nCuatro") == ["Uno.", "¿Dos?", "Tres!", "Cuatro"]
+    # an initial is not the end of a sentence; an acronym at the end of one still is
+    assert sentences("By Aidan N. Gomez and P. Kevin Castel. Made in the USA. Done.") == [
+        "By Aidan N. Gomez and P. Kevin Castel.", "Made in the USA.", "Done."]
     assert content_words("¿Qué mide la Torre Eiffel? [1]") == {"mide", "torre", "eiffel"}
 
 

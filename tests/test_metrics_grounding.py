@@ -205,7 +205,11 @@ def test_helpers():
 # ---------------------------------------------------------------- quote checks (judge-verdicts@2)
 
 QUOTED = ("[1] ELMo, sigla de Embeddings from Language Models, fue presentado en 2018 por "
-          "Matthew Peters. Tiene 93 600 000 parámetros.\n\n[2] BERT-base has 12 layers.")
+          "Matthew Peters. Tiene 93 600 000 parámetros.\n\n[2] BERT-base has 12 layers.\n\n"
+          "[3] The memo set real projects in motion. On 7 January 1954 the Georgetown-IBM "
+          "experiment ran on an IBM 701 computer and converted more than sixty Russian "
+          "sentences into English, using a vocabulary of about 250 words and just six "
+          "grammar rules.")
 
 
 @pytest.mark.parametrize("claim, quote, expected", [
@@ -218,6 +222,13 @@ QUOTED = ("[1] ELMo, sigla de Embeddings from Language Models, fue presentado en
     ("Hugging Face was founded in 2016.", "Hugging Face was founded in 2016 in New York.",
      "not_found"),
     ("Hugging Face was founded in 2016.", "", "not_found"),
+    # a long copied sentence with a negation slipped in is found, but the negation is not
+    ("It is not true that on 7 January 1954 the Georgetown-IBM experiment ran on an IBM 701 "
+     "computer and converted more than sixty Russian sentences into English, using a "
+     "vocabulary of about 250 words and just six grammar rules.",
+     "It is not true that on 7 January 1954 the Georgetown-IBM experiment ran on an IBM 701 "
+     "computer and converted more than sixty Russian sentences into English, using a "
+     "vocabulary of about 250 words and just six grammar rules.", "contradicted"),
     # another number than the quote's
     ("ELMo fue presentado en 2019.", "fue presentado en 2018 por Matthew Peters.",
      "contradicted"),
@@ -227,14 +238,23 @@ QUOTED = ("[1] ELMo, sigla de Embeddings from Language Models, fue presentado en
      "presentado en 2018 por Matthew Peters.", "contradicted"),
     ("BERT-base doesn't have 12 layers.", "BERT-base has 12 layers.", "contradicted"),
     ("No es cierto que BERT-base tenga 12 capas.", "BERT-base has 12 layers.", "contradicted"),
+    # words the judge slipped into a copied sentence are not evidence
+    ("It is not true that ELMo was presented in 2018 by Matthew Peters.", "It is not true "
+     "that ELMo, sigla de Embeddings from Language Models, fue presentado en 2018 por Matthew "
+     "Peters.", "not supported"),
+    ("ELMo fue presentado en 2019 por Matthew Peters.", "ELMo, sigla de Embeddings from "
+     "Language Models, fue presentado en 2019 por Matthew Peters.", "not supported"),
 ])
 def test_a_supported_verdict_stands_only_on_a_quote_that_carries_the_claim(claim, quote,
                                                                          expected):
     from promptkit.evaluation.metrics_grounding import check_quote
 
     verdict, why = check_quote(claim, quote, "supported", QUOTED)
-    assert verdict == expected
-    assert (why is None) == (expected == "supported")
+    if expected == "not supported":
+        assert verdict != "supported" and why
+    else:
+        assert verdict == expected
+        assert (why is None) == (expected == "supported")
 
 
 def test_other_verdicts_are_not_second_guessed():
@@ -248,7 +268,7 @@ def test_numbers_are_read_one_way():
     from promptkit.evaluation.metrics_grounding import numbers_in
 
     assert numbers_in("200 000 tokens, 2,410 and 2.410; 1,5 or 1.5; 15 % in 1947 200 people") \
-        == {"200000", "2410", "1.5", "15", "1947", "200"}
+        == {"200000", "2410", "15", "1947", "200"}
 
 
 def test_the_record_keeps_the_judge_verdict_when_a_check_changed_it():

@@ -137,60 +137,66 @@ def _words(text: str) -> list[str]:
 
 
 def numbers_in(text: str) -> set[str]:
-    """The numbers a text states, written one way: thousands separators dropped, a decimal
-    comma read as a point ("200 000" and "200,000" are both "200000"; "1,5" is "1.5")."""
-    out = set()
-    for raw in _NUMBER.findall(text):
-        groups = re.split(r"[ \u00a0\u202f.,]", raw)
-        if len(groups) > 1 and len(groups[-1]) != 3:      # the last group is decimals
-            out.add("".join(groups[:-1]) + "." + groups[-1])
-        else:
-            out.add("".join(groups))
-    return out
+    """The numbers a text states, as digits only: thousands separators and the decimal sign
+    dropped ("200 000", "200,000" and "200.000" are all "200000"; "1,5" and "1.5" are "15"),
+    so that a number matches however a language writes it."""
+    return {re.sub(r"\D", "", raw) for raw in _NUMBER.findall(text)}
 
 
 def negations_in(text: str) -> int:
     return sum(w in _NEGATIONS for w in _words(text))
 
 
-def quote_found(quote: str, context: str) -> bool:
-    """Whether the judge's quote is in the passages. A quote may join several sentences
-    (from one passage or more, or cut with "..."): each piece must be there, judged by its
-    3-word shingles — at least QUOTE_FOUND of them in the passages, accents, case,
-    punctuation and articles ignored — so that a re-punctuated quote still counts and one the
-    judge wrote itself does not."""
+def quoted_words(quote: str, context: str) -> list[str] | None:
+    """The words of the judge's quote that are in the passages, or None when the quote is not
+    there. A quote may join several sentences (from one passage or more, or cut with "...");
+    each piece is looked up by its 3-word shingles — at least QUOTE_FOUND of them must be in
+    the passages (accents, case, punctuation and articles ignored) — so that a re-punctuated
+    quote still counts and one the judge wrote itself does not. Only words inside a shingle
+    found in the passages are returned: a word the judge slipped into an otherwise copied
+    sentence ("not", another year) is not evidence."""
     c = _words(context)
     have = {tuple(c[i:i + _SHINGLE]) for i in range(len(c) - _SHINGLE + 1)}
-    joined = " ".join(c)
-    pieces = [_words(p) for p in _QUOTE_PIECES.split(quote)]
-    pieces = [p for p in pieces if p]
+    joined = f" {' '.join(c)} "
+    pieces = [w for w in (_words(p) for p in _QUOTE_PIECES.split(quote)) if w]
     if not pieces:
-        return False
+        return None
+    kept: list[str] = []
     for q in pieces:
         if len(q) < _SHINGLE:
-            if f" {' '.join(q)} " not in f" {joined} ":
-                return False
+            if f" {' '.join(q)} " not in joined:
+                return None
+            kept += q
             continue
-        shingles = [tuple(q[i:i + _SHINGLE]) for i in range(len(q) - _SHINGLE + 1)]
-        if sum(s in have for s in shingles) / len(shingles) < QUOTE_FOUND:
-            return False
-    return True
+        found = [tuple(q[i:i + _SHINGLE]) in have for i in range(len(q) - _SHINGLE + 1)]
+        if sum(found) / len(found) < QUOTE_FOUND:
+            return None
+        kept += [w for j, w in enumerate(q)
+                 if any(found[i] for i in range(max(0, j - _SHINGLE + 1), min(j + 1, len(found))))]
+    return kept
+
+
+def quote_found(quote: str, context: str) -> bool:
+    return quoted_words(quote, context) is not None
 
 
 def check_quote(claim: str, quote: str, verdict: str, context: str) -> tuple[str, str | None]:
     """The verdict a "supported" keeps after its quote is checked, and why it changed (None
     when it stands). Only "supported" is checked: the quote must be in the passages (else
-    not_found), carry every number of the claim (else contradicted when it states other
-    numbers, not_found when none) and as many negations as the claim (else contradicted)."""
+    not_found), and what of it the passages really say must carry every number of the claim
+    (else contradicted when it states other numbers, not_found when none) and as many
+    negations as the claim (else contradicted)."""
     if verdict != "supported":
         return verdict, None
-    if not quote_found(quote, context):
+    words = quoted_words(quote, context)
+    if words is None:
         return "not_found", "judged supported, but its quote is not in the passages"
-    wanted, given = numbers_in(claim), numbers_in(quote)
+    evidence = " ".join(words)
+    wanted, given = numbers_in(claim), numbers_in(evidence)
     if missing := wanted - given:
         return ("contradicted" if given else "not_found",
                 f"judged supported, but its quote does not state {', '.join(sorted(missing))}")
-    if negations_in(claim) != negations_in(quote):
+    if negations_in(claim) != negations_in(evidence):
         return "contradicted", "judged supported, but the claim and its quote differ in negation"
     return verdict, None
 

@@ -43,7 +43,8 @@ COSINE_FLOOR = 0.75
 # "[2]", "[1, 3]", "[1][2]", "[2; 4]": numbers inside square brackets, comma/semicolon lists.
 MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 _LEADING_MARKERS = re.compile(r"^(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)+")
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+# A full stop ends a sentence, except after an initial ("Aidan N. Gomez", "P. Kevin Castel").
+_SENTENCE_END = re.compile(r"(?<!\b[A-Z]\.)(?<=[.!?…])\s+|\n+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset("""
 a al algo ante antes como con contra cual cuando de del desde donde durante e el ella ellas
