@@ -26,7 +26,6 @@ from promptkit.testing.suite import CaseSpec, Suite
 from promptkit.testing.suite_recordings import Recordings, record_hint
 
 
-
 @dataclass
 class RepeatResult:
     """One answer to one case and how the assertions judged it."""
