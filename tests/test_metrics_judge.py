@@ -165,7 +165,8 @@ def test_the_llamacpp_grammar_holds_the_score_to_the_scale(rubric):
     """llama.cpp's converter ignores minimum/maximum; the schema's enum is what holds it."""
     import json
 
-    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar", reason="the grammar converter comes with the llamacpp extra")
+    llama_grammar = pytest.importorskip(
+        "llama_cpp.llama_grammar", reason="the grammar converter comes with the llamacpp extra")
     from promptkit.prompts import load_prompt
 
     gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(load_prompt(rubric).output_schema))
