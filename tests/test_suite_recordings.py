@@ -203,3 +203,13 @@ def test_a_miss_answered_live_does_not_report_an_earlier_recording(tmp_path):
     model.generate(MESSAGES, GenParams())                      # served again
     model.generate([{"role": "user", "content": "new"}], GenParams())   # a miss: live
     assert rw.take_served() is None
+
+
+def test_both_record_replay_stores_follow_the_one_protocol(tmp_path):
+    from promptkit.choices import CACHE_MODES
+    from promptkit.llm.base import ResponseStore
+    from promptkit.llm.cache import ResponseCache
+
+    for mode in CACHE_MODES:
+        assert isinstance(ResponseCache(tmp_path / "c.sqlite", mode=mode), ResponseStore)
+        assert isinstance(Recordings(tmp_path / "r.jsonl", mode), ResponseStore)

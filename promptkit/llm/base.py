@@ -14,16 +14,40 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from promptkit.errors import BackendError
 from promptkit.llm.limits import concurrency_slot
 
 if TYPE_CHECKING:
-    from promptkit.llm.cache import ResponseCache
     from promptkit.llm.structured import Structured
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
+
+
+@runtime_checkable
+class ResponseStore(Protocol):
+    """Record/replay behind `ChatModel.cache`: the one protocol both stores follow — the SQLite
+    response cache of evaluations (`llm.cache.ResponseCache`) and a suite's recordings file
+    (`testing.suite_recordings.Recordings`) — in the one mode vocabulary of
+    `choices.CACHE_MODES` (off / read-write / record / replay)."""
+
+    mode: str
+
+    @property
+    def consults(self) -> bool:
+        """Whether a request is looked up before the backend is asked."""
+
+    def stores(self, params: GenParams) -> bool:
+        """Whether an answer made with `params` is kept."""
+
+    def lookup(self, spec: str, params: GenParams,
+               messages: Sequence[Message]) -> Generation | None:
+        """The stored answer, or None; a miss in replay mode raises ReplayMissError."""
+
+    def store(self, spec: str, params: GenParams, messages: Sequence[Message],
+              gen: Generation) -> None:
+        """Keep `gen` as the answer to this request."""
 
 log = logging.getLogger("promptkit.llm")
 
@@ -166,7 +190,7 @@ class ChatModel(ABC):
     max_retry_wait_s: float | None = None   # Retry-After's cap; None: $PROMPTKIT_MAX_RETRY_WAIT
     timeout_s: float | None = 60.0
 
-    cache: ResponseCache | None = None
+    cache: ResponseStore | None = None
 
     @abstractmethod
     def _stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Chunk]:
