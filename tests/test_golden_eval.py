@@ -4,7 +4,8 @@ The run goes through everything a real one does — ingest (hashed embedder), re
 packing, the production prompt, generation (`fake:echo`), attribution, every metric, the run
 folder — and its cases.jsonl, with the timings and the clone's own path taken out, must equal
 `tests/data/golden-eval-small.jsonl`. A refactor that changes a record fails here; a change
-meant to alter records rewrites the file: `PROMPTKIT_BLESS_GOLDEN=1 pytest tests/test_golden_eval.py`.
+meant to alter records rewrites the file:
+`PROMPTKIT_BLESS_GOLDEN=1 pytest tests/test_golden_eval.py`.
 """
 
 from __future__ import annotations
