@@ -40,15 +40,32 @@ def _isolated_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _real_models_need_the_slow_mark(request, monkeypatch):
-    """A test loads a GGUF model only when marked `slow`: the fast suite stays fast, and a
-    test that starts loading one by accident says so instead of quietly taking a minute."""
-    if request.node.get_closest_marker("slow") is not None:
+def _real_models_need_a_mark(request, monkeypatch):
+    """A test loads real weights only when it says so: a GGUF model only when marked `slow`,
+    an embedder's or cross-encoder's weights only when marked `slow` or `embedder`. The fast
+    suite stays fast, and a test that starts loading a model by accident says so instead of
+    quietly taking a minute."""
+    marks = {m.name for m in request.node.iter_markers()}
+    if "slow" in marks:
         return
     from promptkit.llm import llamacpp
 
-    def refuse(path, *args, **kwargs):
-        raise AssertionError(f"{request.node.nodeid} loads the real model {Path(path).name}: "
-                             "mark the test @pytest.mark.slow, or use a fake model")
+    def refusing(what: str, mark: str):
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"{request.node.nodeid} loads {what}: mark the test "
+                                 f"@pytest.mark.{mark}, or use a fake")
+        return refuse
 
-    monkeypatch.setattr(llamacpp, "_load", refuse)
+    monkeypatch.setattr(llamacpp, "_load", refusing("a real GGUF model", "slow"))
+    if "embedder" in marks:
+        return
+    from promptkit.embedders import e5, st
+
+    monkeypatch.setattr(st, "_load", refusing("sentence-transformers weights", "embedder"))
+    monkeypatch.setattr(e5, "_engine", refusing("multilingual-e5 weights", "embedder"))
+    try:
+        import sentence_transformers
+    except ImportError:
+        return
+    monkeypatch.setattr(sentence_transformers, "CrossEncoder",
+                        refusing("a cross-encoder", "embedder"))

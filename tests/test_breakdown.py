@@ -75,7 +75,9 @@ def rag_run(tmp_path):
                               .split("\n", 1)[0].split(") ", 1)[1].rstrip(".") + " [2].")
     retriever = FakeRetriever(PASSAGES[:2] + [("t5.md", "Unrelated text about cats.")])
     pipe = Pipeline(prompt="rag-answer@3", model=model, collection=retriever, k=2)
-    verdict = json.dumps({"verdicts": [{"claim": 1, "reason": "r", "verdict": "supported"}]})
+    verdict = json.dumps({"verdicts": [{"claim": 1, "quote": "GPT was released by OpenAI in "
+                                        "2018 and predicts the next token.",
+                                        "verdict": "supported"}]})
     cfg = config_from_dict({"name": "rag", "dataset": {"path": str(ds)}, "metrics": [
         "contains_any", "context_precision", "context_recall",
         {"name": "citation_recall", "options": {"support": "lexical"}},

