@@ -263,11 +263,10 @@ def eval_retrieval(
     from promptkit.retrieval import beir
 
     emb = get_embedder(embedder or DEFAULT)
-    data = beir.load(beir_dir, split)   # validate before the long embedding step
-    del data
+    data = beir.load(beir_dir, split)   # read (and checked) once, before the long embedding
     err = _console(stderr=True)
     show = err.is_terminal and not as_json
-    result = beir.evaluate(beir_dir, emb, split=split, k=k, exact=exact,
+    result = beir.evaluate(beir_dir, emb, split=split, k=k, exact=exact, data=data,
                            progress=(lambda n: err.print(f"\r  embedded {n} documents", end=""))
                            if show else None)
     if show:

@@ -221,11 +221,13 @@ def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, float]], k: int
 
 
 def evaluate(folder: str | Path, embedder: Embedder, *, split: str = "test", k: int = 10,
-             exact: bool = True, progress: Callable[[int], None] | None = None) -> dict:
-    """Embed, rank and score; a dict of metrics (percent) and run facts."""
+             exact: bool = True, progress: Callable[[int], None] | None = None,
+             data=None) -> dict:
+    """Embed, rank and score; a dict of metrics (percent) and run facts. `data`: the folder
+    already read by `load` (it is read here otherwise)."""
     if k < 1:
         raise UserError(f"-k must be at least 1 (got {k})")
-    data = load(folder, split)
+    data = data if data is not None else load(folder, split)
     t0 = time.perf_counter()
     ids, docs = embed_corpus(embedder, data.corpus, progress)
     embed_s = time.perf_counter() - t0
