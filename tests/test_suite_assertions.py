@@ -164,8 +164,11 @@ def test_assert_prompt_helper_passes_and_reports_failures_with_the_output():
     text = str(info.value)
     assert "FAIL  names BERT: none found" in text and "| It was GPT." in text
     assert "length" not in text    # passing assertions are not listed
-    with pytest.raises(UserError, match="assertion"):
+    with pytest.raises(UserError, match="assertion") as bad:
         assert_prompt("x", {"type": "contain", "value": "x"})
+    # the suites' own words for the same mistake: the field, and the nearest type
+    assert "assert_prompt: unknown assertion type 'contain' (did you mean 'contains'?)" \
+        in str(bad.value)
 
 
 def test_the_documented_example_of_a_hand_written_test():

@@ -16,6 +16,7 @@ from typing import Any
 
 from promptkit.safeparse import loads_json
 from promptkit.testing.suite import (
+    ASSERTION_TYPES,
     CaseSpec,
     CitesSpec,
     ContainsSpec,
@@ -336,16 +337,16 @@ def assert_prompt(output: Any, *assertions: dict, question: str = "(not given)",
     """
     from pydantic import ValidationError
 
-    from promptkit.errors import UserError
+    from promptkit.userfiles import Tagged, translate
 
+    data = {"id": "inline", "question": question, "reference": reference,
+            "answers": list(answers), "assert": list(assertions)}
     try:
-        case = CaseSpec.model_validate({"id": "inline", "question": question,
-                                        "reference": reference, "answers": list(answers),
-                                        "assert": list(assertions)})
+        case = CaseSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"][1:])
-        raise UserError(f"assert_prompt: assertion {where}: {err['msg']}") from None
+        # The suites' translator: the same words for the same mistake, in a file or inline.
+        raise translate(exc, CaseSpec, data=data, prefix=lambda _loc: "assert_prompt: ",
+                        tagged=Tagged("type", "assertion", ASSERTION_TYPES)) from None
     text = getattr(output, "text", output)
     citations = [c if isinstance(c, dict) else asdict(c) for c in getattr(output, "citations", [])]
     from promptkit.pipeline import trace as traces
