@@ -106,6 +106,10 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert summary["overall"]["accuracy"] == pytest.approx(2 / 3)
     rows = [json.loads(line) for line in (tmp_path / "out" / "verdicts.jsonl").open()]
     assert [r["predictions"][0] for r in rows] == ["faithful", "unfaithful", "unfaithful"]
+    assert [r["judge_alone"][0] for r in rows] == ["faithful"] * 3
+    assert (summary["overall"]["accuracy_judge_alone"], summary["overall"]["changed_by_checks"]) \
+        == (pytest.approx(2 / 3), 2)
+    assert "| judge alone |" in (tmp_path / "out" / "report.md").read_text()
     assert summary["settings"]["constrain"] and not summary["judge"]["constrained"]
     assert (tmp_path / "out" / "report.md").read_text().startswith("# Faithfulness judge check")
 

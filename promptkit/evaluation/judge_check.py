@@ -117,12 +117,18 @@ def summarise(rows: Sequence[dict]) -> dict:
     missing = {"unparsable": "unparsable", "error": "no claims"}
     confusion = Counter(f"{label} -> {p or missing.get(o, o)}" for label, p, o in verdicts)
     correct = sum(a == b for a, b in parsed)
+    alone = [(r["label"], p) for r in rows for p in r.get("judge_alone") or []]
     return {
         "items": len(rows),
         "verdicts": n,
         "accuracy": correct / n if n else None,
         "accuracy_parsed": correct / len(parsed) if parsed else None,
         "kappa": cohen_kappa(parsed),
+        # the judge's own verdicts, before the quote checks (judge-verdicts@2) changed any
+        "accuracy_judge_alone": (sum(a == b for a, b in alone) / n) if alone and n else None,
+        "changed_by_checks": sum(a != b for r in rows for a, b in
+                                 zip(r["predictions"], r.get("judge_alone") or [], strict=False)
+                                 if a is not None),
         "unparsable": unparsable,
         "unparsable_rate": unparsable / n if n else None,
         "no_claims": sum(o == "error" for *_, o in verdicts),
@@ -199,9 +205,21 @@ def _row(item: LabelledItem, results: list, threshold: float) -> dict:
             predictions.append(None)
     return {"id": item.id, "label": item.label, "edit": item.edit, "language": item.language,
             "predictions": predictions, "outcomes": [r.outcome for r in results],
+            "judge_alone": [_judge_alone(r, threshold) for r in results],
             "scores": [r.value for r in results],
             "claims": [r.detail.get("claims") for r in results],
             "reasons": [r.detail.get("reason") for r in results if not r.ok]}
+
+
+def _judge_alone(result, threshold: float) -> str | None:
+    """The verdict the judge's own per-claim verdicts give, before the quote checks changed
+    any (None when the reply was unparsable or had no claims)."""
+    claims = result.detail.get("claims") if result.ok else None
+    if not claims:
+        return None
+    own = [c.get("judge_verdict", c["verdict"]) for c in claims]
+    share = sum(v == "supported" for v in own) / len(own)
+    return "faithful" if share >= threshold else "unfaithful"
 
 
 # ---------------------------------------------------------------- report
@@ -215,7 +233,8 @@ def _fmt(value, pct: bool = False) -> str:
 def _table_rows(groups: dict[str, dict]) -> list[str]:
     return [f"| {name} | {s['items']} | {_fmt(s['accuracy'])} | {_fmt(s['accuracy_parsed'])} | "
             f"{_fmt(s['kappa'])} | {s['unparsable']} ({_fmt(s['unparsable_rate'], True)}) | "
-            f"{_fmt(s['self_agreement']['all_agree'])} |" for name, s in groups.items()]
+            f"{_fmt(s['self_agreement']['all_agree'])} | {_fmt(s.get('accuracy_judge_alone'))} |"
+            for name, s in groups.items()]
 
 
 def markdown(check: JudgeCheck) -> str:
@@ -231,8 +250,11 @@ def markdown(check: JudgeCheck) -> str:
              f"- **time**: {check.wall_s:.0f} s", "",
              "Accuracy counts an unparsable verdict as wrong; accuracy (parsed) and Cohen's kappa "
              "use parsed verdicts only. Self-agreement: share of items whose repeats agree.", "",
+             "Judge alone: the accuracy of the judge's own verdicts, before the quote checks "
+             "changed any (a supported claim whose quote is not in the passages, or lacks the "
+             "claim's numbers or negations).", "",
              "| group | items | accuracy | accuracy (parsed) | kappa | unparsable | "
-             "self-agreement |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "self-agreement | judge alone |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     lines += _table_rows({"all": check.overall})
     lines += _table_rows({f"language: {k}": v for k, v in check.by_language.items()})
     lines += _table_rows({f"edit: {k}": v for k, v in check.by_edit.items()})
