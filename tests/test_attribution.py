@@ -29,6 +29,9 @@ def test_sentences_and_content_words_fold_accents_and_drop_function_words():
     # an initial is not the end of a sentence; an acronym at the end of one still is
     assert sentences("By Aidan N. Gomez and P. Kevin Castel. Made in the USA. Done.") == [
         "By Aidan N. Gomez and P. Kevin Castel.", "Made in the USA.", "Done."]
+    # a lone capital before an ordinary word does end a sentence
+    assert sentences("Take vitamin C. They help. Plan B. El plan falló.") == [
+        "Take vitamin C.", "They help.", "Plan B.", "El plan falló."]
     assert content_words("¿Qué mide la Torre Eiffel? [1]") == {"mide", "torre", "eiffel"}
 
 

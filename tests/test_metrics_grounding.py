@@ -205,7 +205,8 @@ def test_helpers():
 # ---------------------------------------------------------------- quote checks (judge-verdicts@2)
 
 QUOTED = ("[1] ELMo, sigla de Embeddings from Language Models, fue presentado en 2018 por "
-          "Matthew Peters. Tiene 93 600 000 parámetros.\n\n[2] BERT-base has 12 layers.\n\n"
+          "Matthew Peters. Tiene 93 600 000 parámetros.\n\n[2] BERT-base has 12 layers. It "
+          "cannot fly. No. 1 hit in 1999. Nobody came.\n\n"
           "[3] The memo set real projects in motion. On 7 January 1954 the Georgetown-IBM "
           "experiment ran on an IBM 701 computer and converted more than sixty Russian "
           "sentences into English, using a vocabulary of about 250 words and just six "
@@ -238,6 +239,21 @@ QUOTED = ("[1] ELMo, sigla de Embeddings from Language Models, fue presentado en
      "presentado en 2018 por Matthew Peters.", "contradicted"),
     ("BERT-base doesn't have 12 layers.", "BERT-base has 12 layers.", "contradicted"),
     ("No es cierto que BERT-base tenga 12 capas.", "BERT-base has 12 layers.", "contradicted"),
+    # what is not a negation: "not only", a number's "No.", "cannot" against "can't", and a
+    # double negative against a single one
+    ("ELMo was not only presented in 2018 but also by Matthew Peters.", "ELMo, sigla de "
+     "Embeddings from Language Models, fue presentado en 2018 por Matthew Peters.",
+     "supported"),
+    ("No. 1 hit in 1999.", "No. 1 hit in 1999.", "supported"),
+    ("It can't fly.", "It cannot fly.", "supported"),
+    ("No vino nadie.", "Nobody came.", "supported"),
+    # a second sentence of the quote with its own "not" does not flip the claim's
+    ("BERT-base has 12 layers.", "BERT-base has 12 layers. It cannot fly.", "supported"),
+    # the figure written in words
+    ("The memo set real projects in motion with 6 grammar rules.", "The memo set real "
+     "projects in motion. On 7 January 1954 the Georgetown-IBM experiment ran on an IBM 701 "
+     "computer and converted more than sixty Russian sentences into English, using a "
+     "vocabulary of about 250 words and just six grammar rules.", "supported"),
     # words the judge slipped into a copied sentence are not evidence
     ("It is not true that ELMo was presented in 2018 by Matthew Peters.", "It is not true "
      "that ELMo, sigla de Embeddings from Language Models, fue presentado en 2018 por Matthew "
@@ -268,7 +284,14 @@ def test_numbers_are_read_one_way():
     from promptkit.evaluation.metrics_grounding import numbers_in
 
     assert numbers_in("200 000 tokens, 2,410 and 2.410; 1,5 or 1.5; 15 % in 1947 200 people") \
-        == {"200000", "2410", "15", "1947", "200"}
+        == {"nx200000", "nx2410", "nx1d5", "nx15", "nx1947", "nx200"}
+    # ranges, dates, times and scores are several numbers; zeros that change nothing go
+    assert numbers_in("Picasso (1881–1973), 1954-01-07 at 10:30, won 3-2, 3.0 and 07") == {
+        "nx1881", "nx1973", "nx1954", "nx1", "nx7", "nx10", "nx30", "nx3", "nx2"}
+    # "In chapter 3, 100 soldiers": two numbers, not 3100; number words count as their figure
+    assert numbers_in("In chapter 3, 100 soldiers; sixty rules, seis capas") == {
+        "nx3", "nx100", "nx60", "nx6"}
+    assert numbers_in("15 million") != numbers_in("1.5 million")
 
 
 def test_the_record_keeps_the_judge_verdict_when_a_check_changed_it():

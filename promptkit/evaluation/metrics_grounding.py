@@ -116,44 +116,91 @@ def check_claims(judge: Judge, claims: Sequence[str], context: str, *,
 
 # ---------------------------------------------------------------- quote checks
 
-# Words that turn a statement into its opposite, English and Spanish ("n't" is rewritten to
-# " not" first). Counted in a claim and in the quote it rests on: different counts mean the
-# claim and its evidence disagree in polarity.
-_NEGATIONS = frozenset("not no never none nor neither nobody nothing nunca jamas ni tampoco "
-                       "ninguno ninguna nadie nada".split())
+# Words that turn a statement into its opposite, English and Spanish, accents folded ("n't"
+# is rewritten to " not" first). What is compared is whether a claim and the quote it rests on
+# are negated at all, not how many such words they hold ("No vino nadie" is one negation).
+_NEGATIONS = frozenset("not no never none nor neither nobody nothing cannot nunca jamas ni "
+                       "tampoco ninguno ninguna ningunos ningunas ningun nadie nada".split())
+# ... except where they do not negate: "not only", "no solo", "No. 1" (a number's "No.").
+_NOT_NEGATING_NEXT = frozenset({"only", "solo", "solamente", "just", "merely"})
 _NT = re.compile(r"n[’']t\b", re.IGNORECASE)
-# A number with its thousands groups ("200 000", "2,410", "2.410") and decimals ("1,5").
-_NUMBER = re.compile(r"(?:\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:[.,]\d+)?(?!\d)")
+# A number with its thousands groups ("200 000", "2,410", "2.410") and decimals ("1,5"); digits
+# joined by other marks ("1881–1973", "1954-01-07", "10:30", "3-2") are separate numbers.
+_NUMBER = re.compile(r"(?<![\d.,])(?:\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:[.,]\d+)?(?!\d)")
+_NUM_TOKEN = re.compile(r"^nx\d+(?:d\d+)?$")
+# Number words a claim may use for a figure the passages write in digits, or the other way
+# round (not "one"/"un": they are as often pronouns and articles).
+_NUMBER_WORDS = {w: str(n) for n, ws in enumerate([
+    "zero cero", "", "two dos", "three tres", "four cuatro", "five cinco", "six seis",
+    "seven siete", "eight ocho", "nine nueve", "ten diez", "eleven once", "twelve doce",
+    "thirteen trece", "fourteen catorce", "fifteen quince", "sixteen dieciseis",
+    "seventeen diecisiete", "eighteen dieciocho", "nineteen diecinueve", "twenty veinte"])
+    for w in ws.split()}
+_NUMBER_WORDS.update({w: str(n) for n, ws in ((30, "thirty treinta"), (40, "forty cuarenta"),
+                                              (50, "fifty cincuenta"), (60, "sixty sesenta"),
+                                              (70, "seventy setenta"), (80, "eighty ochenta"),
+                                              (90, "ninety noventa"), (100, "hundred cien"))
+                      for w in ws.split()})
 _SHINGLE = 3           # words per shingle when looking a quote up in the passages
 _QUOTE_PIECES = re.compile(r"(?<=[.!?;])\s+|\s*(?:\.\.\.|…)\s*|\n+")
 QUOTE_FOUND = 0.8      # share of the quote's shingles that must be in the passages
 
 
+def _number_token(raw: str) -> str:
+    """One spelling per number: "200 000", "200,000", "200.000" -> nx200000; "1,5" and "1.5"
+    -> nx1d5; "07" -> nx7; "3.0" -> nx3."""
+    groups = re.split(r"[ \u00a0\u202f.,]", raw)
+    if len(groups) > 1 and len(groups[-1]) != 3:
+        whole, decimals = "".join(groups[:-1]), groups[-1].rstrip("0")
+    else:
+        whole, decimals = "".join(groups), ""
+    whole = whole.lstrip("0") or "0"
+    return f" nx{whole}d{decimals} " if decimals else f" nx{whole} "
+
+
 def _words(text: str) -> list[str]:
+    """Accent-, case- and punctuation-folded words, with numbers (digits or number words) as
+    one token each, so that the same figure matches however it is written."""
     from promptkit.evaluation.metrics import normalize_multi
     from promptkit.pipeline.attribution import MARKER
 
-    return normalize_multi(MARKER.sub(" ", _NT.sub(" not", text))).split()
+    text = _NUMBER.sub(lambda m: _number_token(m.group(0)), MARKER.sub(" ", text))
+    words = normalize_multi(_NT.sub(" not", text)).split()
+    return [f"nx{_NUMBER_WORDS[w]}" if w in _NUMBER_WORDS else w for w in words]
 
 
 def numbers_in(text: str) -> set[str]:
-    """The numbers a text states, as digits only: thousands separators and the decimal sign
-    dropped ("200 000", "200,000" and "200.000" are all "200000"; "1,5" and "1.5" are "15"),
-    so that a number matches however a language writes it."""
-    return {re.sub(r"\D", "", raw) for raw in _NUMBER.findall(text)}
+    """The numbers a text states, one token each (see `_number_token`)."""
+    return {w for w in _words(text) if _NUM_TOKEN.match(w)}
 
 
-def negations_in(text: str) -> int:
-    return sum(w in _NEGATIONS for w in _words(text))
+def _numbers(words: Sequence[str]) -> set[str]:
+    return {w for w in words if _NUM_TOKEN.match(w)}
 
 
-def quoted_words(quote: str, context: str) -> list[str] | None:
-    """The words of the judge's quote that are in the passages, or None when the quote is not
-    there. A quote may join several sentences (from one passage or more, or cut with "...");
-    each piece is looked up by its 3-word shingles — at least QUOTE_FOUND of them must be in
-    the passages (accents, case, punctuation and articles ignored) — so that a re-punctuated
-    quote still counts and one the judge wrote itself does not. Only words inside a shingle
-    found in the passages are returned: a word the judge slipped into an otherwise copied
+def negated(words: Sequence[str]) -> bool:
+    """Whether a sentence (folded words) is negated."""
+    for i, w in enumerate(words):
+        if w not in _NEGATIONS:
+            continue
+        after = words[i + 1] if i + 1 < len(words) else ""
+        if after in _NOT_NEGATING_NEXT or (w == "no" and _NUM_TOKEN.match(after)):
+            continue
+        return True
+    return False
+
+
+def negations_in(text: str) -> bool:
+    return negated(_words(text))
+
+
+def quoted_pieces(quote: str, context: str) -> list[list[str]] | None:
+    """The pieces of the judge's quote, each as the words of it the passages hold; None when
+    the quote is not there. A quote may join several sentences (from one passage or more, or
+    cut with "..."); each piece is looked up by its 3-word shingles — at least QUOTE_FOUND of
+    them must be in the passages (accents, case, punctuation and articles ignored) — so that a
+    re-punctuated quote still counts and one the judge wrote itself does not. Only words inside
+    a shingle found in the passages are kept: a word the judge slipped into an otherwise copied
     sentence ("not", another year) is not evidence."""
     c = _words(context)
     have = {tuple(c[i:i + _SHINGLE]) for i in range(len(c) - _SHINGLE + 1)}
@@ -161,42 +208,44 @@ def quoted_words(quote: str, context: str) -> list[str] | None:
     pieces = [w for w in (_words(p) for p in _QUOTE_PIECES.split(quote)) if w]
     if not pieces:
         return None
-    kept: list[str] = []
+    kept: list[list[str]] = []
     for q in pieces:
         if len(q) < _SHINGLE:
             if f" {' '.join(q)} " not in joined:
                 return None
-            kept += q
+            kept.append(q)
             continue
         found = [tuple(q[i:i + _SHINGLE]) in have for i in range(len(q) - _SHINGLE + 1)]
         if sum(found) / len(found) < QUOTE_FOUND:
             return None
-        kept += [w for j, w in enumerate(q)
-                 if any(found[i] for i in range(max(0, j - _SHINGLE + 1), min(j + 1, len(found))))]
+        kept.append([w for j, w in enumerate(q) if any(
+            found[i] for i in range(max(0, j - _SHINGLE + 1), min(j + 1, len(found))))])
     return kept
 
 
 def quote_found(quote: str, context: str) -> bool:
-    return quoted_words(quote, context) is not None
+    return quoted_pieces(quote, context) is not None
 
 
 def check_quote(claim: str, quote: str, verdict: str, context: str) -> tuple[str, str | None]:
     """The verdict a "supported" keeps after its quote is checked, and why it changed (None
     when it stands). Only "supported" is checked: the quote must be in the passages (else
-    not_found), and what of it the passages really say must carry every number of the claim
-    (else contradicted when it states other numbers, not_found when none) and as many
-    negations as the claim (else contradicted)."""
+    not_found); what of it the passages really say must state every number of the claim (else
+    contradicted when it states other numbers, not_found when none); and the piece of the quote
+    closest to the claim must be negated exactly when the claim is (else contradicted)."""
     if verdict != "supported":
         return verdict, None
-    words = quoted_words(quote, context)
-    if words is None:
+    pieces = quoted_pieces(quote, context)
+    if pieces is None:
         return "not_found", "judged supported, but its quote is not in the passages"
-    evidence = " ".join(words)
-    wanted, given = numbers_in(claim), numbers_in(evidence)
+    claim_words = _words(claim)
+    wanted, given = _numbers(claim_words), _numbers([w for p in pieces for w in p])
     if missing := wanted - given:
+        shown = ", ".join(sorted(m[2:].replace("d", ".") for m in missing))
         return ("contradicted" if given else "not_found",
-                f"judged supported, but its quote does not state {', '.join(sorted(missing))}")
-    if negations_in(claim) != negations_in(evidence):
+                f"judged supported, but its quote does not state {shown}")
+    closest = max(pieces, key=lambda p: len(set(p) & set(claim_words)))
+    if negated(claim_words) != negated(closest):
         return "contradicted", "judged supported, but the claim and its quote differ in negation"
     return verdict, None
 

@@ -43,8 +43,9 @@ COSINE_FLOOR = 0.75
 # "[2]", "[1, 3]", "[1][2]", "[2; 4]": numbers inside square brackets, comma/semicolon lists.
 MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 _LEADING_MARKERS = re.compile(r"^(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)+")
-# A full stop ends a sentence, except after an initial ("Aidan N. Gomez", "P. Kevin Castel").
-_SENTENCE_END = re.compile(r"(?<!\b[A-Z]\.)(?<=[.!?…])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+# A full stop after a lone capital may be an initial ("Aidan N. Gomez", "P. Kevin Castel").
+_INITIAL_END = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset("""
 a al algo ante antes como con contra cual cuando de del desde donde durante e el ella ellas
@@ -92,9 +93,20 @@ def sentences(text: str) -> list[str]:
         if units and lead:
             units[-1] = f"{units[-1]} {lead.group(0).strip()}"
             part = part[lead.end():].strip()
-        if part:
+        if part and units and _continues_a_name(units[-1], part):
+            units[-1] = f"{units[-1]} {part}"
+        elif part:
             units.append(part)
     return units
+
+
+def _continues_a_name(before: str, after: str) -> bool:
+    """An initial followed by a name ("N. Gomez") is not a sentence end; a lone capital
+    before an ordinary word ("vitamin C. They", "Plan B. El plan") is."""
+    if not _INITIAL_END.search(before):
+        return False
+    first = _WORD.match(after)
+    return bool(first) and first.group(0)[0].isupper() and first.group(0).lower() not in _STOP
 
 
 def marker_numbers(text: str) -> list[int]:
