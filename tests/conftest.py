@@ -34,6 +34,9 @@ def shared_data() -> Path:
 def _isolated_home(tmp_path, monkeypatch):
     """Each test gets its own PROMPTKIT_HOME so no state leaks between tests."""
     monkeypatch.setenv("PROMPTKIT_HOME", str(tmp_path / "pk-home"))
+    # A developer's own store or prompts folder must not leak into the tests.
+    for name in ("PROMPTKIT_CHROMA_URL", "PROMPTKIT_PROMPTS", "PROMPTKIT_RUNS_DIR"):
+        monkeypatch.delenv(name, raising=False)
     # Tests that need *a* model get the fast one; the library's default (the most capable
     # packaged model installed) is tested where it matters by unsetting this.
     monkeypatch.setenv("PROMPTKIT_MODEL", "llamacpp:smollm2-135m")
@@ -60,12 +63,8 @@ def _real_models_need_a_mark(request, monkeypatch):
     if "embedder" in marks:
         return
     from promptkit.embedders import e5, st
+    from promptkit.retrieval import rerank
 
     monkeypatch.setattr(st, "_load", refusing("sentence-transformers weights", "embedder"))
     monkeypatch.setattr(e5, "_engine", refusing("multilingual-e5 weights", "embedder"))
-    try:
-        import sentence_transformers
-    except ImportError:
-        return
-    monkeypatch.setattr(sentence_transformers, "CrossEncoder",
-                        refusing("a cross-encoder", "embedder"))
+    monkeypatch.setattr(rerank, "_cross_encoder", refusing("a cross-encoder", "embedder"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from promptkit.cli import run
@@ -28,21 +29,31 @@ cache_mode: 'off'
 TIMINGS = {"elapsed_s", "finished_at", "latency"}
 
 
-def _without_timings(obj):
+CHUNK_ID = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+def _stable(obj):
+    """Without timings, and with scores to 6 decimals (the vector index's arithmetic may
+    differ in the last bits from one CPU to another)."""
     if isinstance(obj, dict):
-        return {k: _without_timings(v) for k, v in obj.items() if k not in TIMINGS}
+        return {k: _stable(v) for k, v in obj.items() if k not in TIMINGS}
     if isinstance(obj, list):
-        return [_without_timings(v) for v in obj]
+        return [_stable(v) for v in obj]
+    if isinstance(obj, float):
+        return round(obj, 6)
     return obj
 
 
 def normalised(cases: Path) -> str:
-    corpus = str(ROOT / "corpora" / "demo")
+    """The records as they would be in any clone: the corpus path and the chunk ids (hashes
+    of the source path and text) named by where they first appear."""
+    corpus = json.dumps(str(ROOT / "corpora" / "demo"))[1:-1]
+    ids: dict[str, str] = {}
     lines = []
     for line in cases.read_text(encoding="utf-8").splitlines():
-        record = _without_timings(json.loads(line))
-        lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True)
-                     .replace(json.dumps(corpus)[1:-1], "<demo corpus>"))
+        text = json.dumps(_stable(json.loads(line)), ensure_ascii=False, sort_keys=True)
+        text = CHUNK_ID.sub(lambda m: ids.setdefault(m.group(0), f"chunk-{len(ids) + 1}"), text)
+        lines.append(text.replace(corpus, "<demo corpus>"))
     return "\n".join(lines) + "\n"
 
 

@@ -38,10 +38,12 @@ def _result(case: str, *outcomes: Outcome, error: str | None = None) -> CaseResu
 
 
 def test_each_metric_assertion_is_its_own_column_with_its_measured_value():
+    # labels are the user's own words: the metric's name comes from the outcome, not them
     scores, info = repeat_scores(RepeatResult("x", [
-        Outcome("metric", "metric token_f1 >= 0.5", True, "token_f1 = 0.700", value=0.7),
-        Outcome("metric", "metric exact_match >= 1", False, "exact_match = 0.000", value=0.0),
-        Outcome("latency", "latency <= 5s", True, "1.20s", value=1.2),
+        Outcome("metric", "grounded", True, "token_f1 = 0.700", value=0.7, metric="token_f1"),
+        Outcome("metric", "EM is fine", False, "exact_match = 0.000", value=0.0,
+                metric="exact_match"),
+        Outcome("latency", "fast enough", True, "1.20s", value=1.2, higher_is_better=False),
         Outcome("icontains-any", "icontains-any ['x']", True, "found 'x'"),
         Outcome("icontains-any", "icontains-any ['y']", False, "none found")]))
     assert {k: v["value"] for k, v in scores.items()} == {
@@ -59,8 +61,10 @@ def test_the_folder_is_a_harness_run_without_credentials_and_is_replaced_on_reru
     suite = load_suite(path)
     run = PromptRun("runs", "rag-answer@3", "replay", 2, gate="ok")
     run.results = {
-        "a": _result("a", Outcome("metric", "metric token_f1 >= 0.5", True, "", value=0.8),
-                     Outcome("latency", "latency <= 5s", True, "", value=0.4)),
+        "a": _result("a", Outcome("metric", "metric token_f1 >= 0.5", True, "", value=0.8,
+                             metric="token_f1"),
+                     Outcome("latency", "latency <= 5s", True, "", value=0.4,
+                             higher_is_better=False)),
         "b": _result("b", error="replay mode: no recorded response")}
     folder = write_run(run, suite, tmp_path / "out", repeats=1)
     assert folder.name == "runs--rag-answer_3"
@@ -79,3 +83,20 @@ def test_the_folder_is_a_harness_run_without_credentials_and_is_replaced_on_reru
     run.results = {"a": run.results["a"]}
     write_run(run, suite, tmp_path / "out", repeats=1)
     assert len((folder / "cases.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_partial_session_says_so_and_two_suites_of_one_name_stay_apart(tmp_path):
+    one, two = tmp_path / "a" / "s.yaml", tmp_path / "b" / "s.yaml"
+    for path in (one, two):
+        path.parent.mkdir()
+        path.write_text(SUITE)
+    run = PromptRun("runs", "rag-answer@3", "replay", 2)
+    run.results = {"a": _result("a", Outcome("length", "length <= 9", True, ""))}  # -k a
+    first = write_run(run, load_suite(one), tmp_path / "out", repeats=1)
+    second = write_run(run, load_suite(two), tmp_path / "out", repeats=1)
+    assert first != second and first.parent == second.parent
+    loaded = load_run(first)
+    assert loaded.manifest["status"] == "partial" and not loaded.summary["complete"]
+    assert loaded.config["prompt"] == "rag-answer@3" and loaded.config["cases run"] == 1
+    # the same suite file again: its own folder is replaced
+    assert write_run(run, load_suite(one), tmp_path / "out", repeats=1) == first

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from promptkit.choices import ORDERS, Order
+from promptkit.embedders import FAST
 from promptkit.errors import ConfigError
 from promptkit.evaluation.config import (
     CacheMode,
@@ -50,7 +51,7 @@ class RetrievalConfig(RerankSettings):
     # pool: rank each case's own passages (LITM's 20) with an embedder;
     # collection: search a Chroma collection built with `promptkit ingest`.
     source: Literal["pool", "collection"] = "pool"
-    embedder: str = "minilm"
+    embedder: str = FAST
     collection: str | None = None
     # rerank, rerank_candidates (settings.RerankSettings): reorder the candidates before the
     # top k are taken.
@@ -132,7 +133,7 @@ class FewShotSettings(_Strict):
     n: list[int] = Field(default_factory=lambda: [1, 3, 5])
     selection: list[Literal["fixed", "random", "semantic"]] = Field(
         default_factory=lambda: ["fixed", "random", "semantic"])
-    embedder: str = "minilm"          # semantic selection compares questions with it
+    embedder: str = FAST              # semantic selection compares questions with it
 
 
 class PersonaSettings(_Strict):

@@ -37,13 +37,13 @@ from promptkit.llm.base import ChatModel, Chunk, GenParams, Message
 
 
 class PromptkitEmbeddings(Embeddings):
-    """A promptkit `Embedder` (or a registry name such as "minilm"; by default the library's
-    default embedder) as LangChain `Embeddings`."""
+    """A promptkit `Embedder` (or a registry name such as "minilm"; by default MiniLM,
+    `embedders.FAST`) as LangChain `Embeddings`."""
 
     def __init__(self, embedder=None):
-        from promptkit.embedders import DEFAULT, get_embedder
+        from promptkit.embedders import FAST, get_embedder
 
-        self.embedder = get_embedder(embedder or DEFAULT)
+        self.embedder = get_embedder(embedder or FAST)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [v.tolist() for v in self.embedder.embed_documents(list(texts))]

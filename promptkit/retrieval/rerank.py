@@ -76,12 +76,8 @@ class CrossEncoderReranker(Reranker):
     def model(self):
         with self._lock:
             if self._model is None:
-                try:
-                    from sentence_transformers import CrossEncoder
-                except ImportError:
-                    raise MissingDependencyError("cross-encoder reranking", "embed") from None
                 folder = self._folder or self._download()
-                self._model = CrossEncoder(str(folder))
+                self._model = _cross_encoder(folder)
             return self._model
 
     def _download(self) -> Path:
@@ -94,6 +90,16 @@ class CrossEncoderReranker(Reranker):
         scores = self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False,
                                     convert_to_numpy=True)
         return [float(s) for s in scores]
+
+
+def _cross_encoder(folder: Path):
+    """sentence-transformers' CrossEncoder on a local folder (the weights are never fetched
+    here: a hub name was downloaded, or found in the cache, before)."""
+    try:
+        from sentence_transformers import CrossEncoder
+    except ImportError:
+        raise MissingDependencyError("cross-encoder reranking", "embed") from None
+    return CrossEncoder(str(folder))
 
 
 class FakeReranker(Reranker):

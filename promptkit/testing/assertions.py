@@ -44,6 +44,8 @@ class Outcome:
     weight: float = 1.0
     value: float | None = None    # the measured number, where there is one
     error: bool = False           # could not be evaluated (counts as a failure)
+    metric: str | None = None     # a `metric` assertion: which harness metric it applied
+    higher_is_better: bool = True  # the direction of `value`
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -201,12 +203,14 @@ def check_metric(spec: MetricSpec, j: Judged, tools: Tools) -> Outcome:
     better = ">=" if metric.higher_is_better else "<="
     label = f"metric {spec.name} {better} {spec.threshold:g}"
     result = metric.evaluate(j.text, metric_case(j))
+    about = {"metric": spec.name, "higher_is_better": metric.higher_is_better}
     if not result.ok:
         reason = result.detail.get("reason", result.outcome)
-        return Outcome(spec.type, label, False, f"{result.outcome}: {reason}", error=True)
+        return Outcome(spec.type, label, False, f"{result.outcome}: {reason}", error=True,
+                       **about)
     v = result.value
     ok = v >= spec.threshold if metric.higher_is_better else v <= spec.threshold
-    return Outcome(spec.type, label, ok, f"{spec.name} = {v:.3f}", value=v)
+    return Outcome(spec.type, label, ok, f"{spec.name} = {v:.3f}", value=v, **about)
 
 
 _PROMPT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._-]+)?$")
@@ -257,7 +261,8 @@ def check_latency(spec: LatencySpec, j: Judged, tools: Tools) -> Outcome:
         return Outcome(spec.type, label, False, "no latency measured", error=True)
     ok = j.latency_s <= spec.threshold
     note = f" ({j.latency_note})" if j.latency_note else ""
-    return Outcome(spec.type, label, ok, f"{j.latency_s:.2f}s{note}", value=j.latency_s)
+    return Outcome(spec.type, label, ok, f"{j.latency_s:.2f}s{note}", value=j.latency_s,
+                   higher_is_better=False)
 
 
 def check_cites(spec: CitesSpec, j: Judged, tools: Tools) -> Outcome:

@@ -241,11 +241,11 @@ class SuiteRunner:
     def embedder(self, name: str | None = None):
         if self._embedder_override is not None and name is None:
             return self._embedder_override
-        from promptkit.embedders import DEFAULT, get_embedder
+        from promptkit.embedders import FAST, get_embedder
 
         retrieval = self.suite.spec.retrieval
         return get_embedder(name or self.suite.spec.embedder
-                            or (retrieval.embedder if retrieval else None) or DEFAULT)
+                            or (retrieval.embedder if retrieval else None) or FAST)
 
     def collection(self, name: str):
         """Retrieval from `name`: searched live, recorded, or replayed from the recordings."""

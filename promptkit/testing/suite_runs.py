@@ -46,13 +46,9 @@ _MEASURED = ("metric", "similar", "llm-rubric", "latency")   # a number behind t
 def metric_key(outcome) -> str:
     """The metric an assertion counts under: its type, or `metric:<name>` for a `metric`
     assertion (two metrics in one case are two columns, not one)."""
-    if outcome.type == "metric":
-        return f"metric:{outcome.label.split()[1]}"
+    if outcome.type == "metric" and outcome.metric:
+        return f"metric:{outcome.metric}"
     return outcome.type
-
-
-def _lower_is_better(outcome) -> bool:
-    return outcome.type == "latency" or " <= " in outcome.label
 
 
 def repeat_scores(run: RepeatResult) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -79,7 +75,7 @@ def repeat_scores(run: RepeatResult) -> tuple[dict[str, dict], dict[str, dict]]:
         if outcomes[0].type in _MEASURED and measured:
             scores[f"{key} (value)"] = _score(measured[0])
             info[f"{key} (value)"] = {"binary": False,
-                                      "higher_is_better": not _lower_is_better(outcomes[0])}
+                                      "higher_is_better": outcomes[0].higher_is_better}
     return scores, info
 
 
@@ -110,6 +106,12 @@ def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -
     from promptkit.safeparse import load_yaml
 
     folder = RunDir(Path(root) / folder_name(run.suite, run.prompt))
+    if folder.exists():
+        held = folder.manifest().get("pipeline", {}).get("suite")
+        if held and Path(held).resolve() != suite.path.resolve():
+            # Another suite file of the same name wrote here: keep both, apart.
+            tag = hashlib.sha256(str(suite.path.resolve()).encode()).hexdigest()[:8]
+            folder = RunDir(Path(root) / f"{folder.id}--{tag}")
     records: list[dict] = []
     info: dict[str, dict] = {PASS: {"binary": True, "higher_is_better": True},
                              SCORE: {"binary": False, "higher_is_better": True}}
@@ -122,7 +124,12 @@ def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -
     source = suite.path.read_bytes()
     fingerprint = hashlib.sha256(source + run.prompt.encode() + run.mode.encode()
                                  + str(repeats).encode()).hexdigest()[:16]
-    config = load_yaml(source.decode("utf-8")) or {}
+    # What this run was: the settings `promptkit test` used on top of the suite file, so that
+    # `eval compare` of two suite runs names what changed (prompt, model, mode, repeats).
+    complete = len(run.results) == run.total_cases
+    config = {"prompt": run.prompt, "model": first.model if first else None, "mode": run.mode,
+              "repeats": repeats, "cases run": len(run.results),
+              "suite": load_yaml(source.decode("utf-8")) or {}}
     with folder.lock():
         for name in (CASES, MANIFEST, SUMMARY):     # a suite run is re-run whole, not resumed
             (folder.path / name).unlink(missing_ok=True)
@@ -143,14 +150,15 @@ def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -
         finally:
             folder.close()
         summary = summarise(records, names, seed=0, binary={n: info[n]["binary"] for n in names})
-        summary.update(run_id=folder.id, name=run.suite, complete=True, metric_info=info,
+        summary.update(run_id=folder.id, name=run.suite, complete=complete, metric_info=info,
                        expected_records=len(records), bad_records=[], kind="suite",
                        gate={"outcome": run.gate or None, "passed": run.gate_passed,
                              "broken": run.broken, "fixed": run.fixed})
         folder.write_json(SUMMARY, summary)
         manifest = folder.manifest()
-        manifest.update(status="complete", finished=now_iso())
-        manifest["invocations"][-1].update(finished=manifest["finished"], status="complete",
+        status = "complete" if complete else "partial"     # -k, -x or an interrupted session
+        manifest.update(status=status, finished=now_iso())
+        manifest["invocations"][-1].update(finished=manifest["finished"], status=status,
                                            ran=len(records))
         folder.write_json(MANIFEST, manifest)
     return folder.path
