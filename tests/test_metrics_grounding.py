@@ -308,3 +308,13 @@ def test_the_record_keeps_the_judge_verdict_when_a_check_changed_it():
     assert row["quote"] == "BERT was released by Google in 2018."
     assert (row["judge_verdict"], row["verdict"]) == ("supported", "contradicted")
     assert "negation" in row["reason"]
+
+
+def test_many_claims_get_a_reply_budget_for_their_quotes():
+    judge = fake_judge()
+    few = "BERT was released in 2018. It is big."
+    many = " ".join(f"Claim number {i} is here." for i in range(1, 8))
+    get_metric("faithfulness", judge=judge, claims="sentences").evaluate(few, CASE)
+    assert judge.calls[-1].params.max_tokens == 800          # the prompt's own budget
+    get_metric("faithfulness", judge=judge, claims="sentences").evaluate(many, CASE)
+    assert judge.calls[-1].params.max_tokens == 7 * 160

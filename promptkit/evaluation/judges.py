@@ -99,24 +99,30 @@ class Judge:
                 "prompts": {self.prompt(r).ref: self.prompt(r).hash[:19] for r in refs}}
 
     def ask(self, ref: str, variables: dict[str, Any], *, schema: dict | None = None,
-            attempt: int = 0) -> Structured:
+            attempt: int = 0, min_tokens: int | None = None) -> Structured:
         """Render prompt `ref` with `variables` and get a reply that follows its schema
-        (or `schema`, a tightened copy). The same question asked twice is answered once."""
+        (or `schema`, a tightened copy). The same question asked twice is answered once.
+        `min_tokens` raises the prompt's reply budget when the reply has to be longer (many
+        claims, each with its quote); a budget already large enough is left as it is."""
         spec = self.prompt(ref)
         schema = schema if schema is not None else spec.output_schema
         if schema is None:
             raise UserError(f"judge prompt {spec.ref} declares no output_schema",
                             hint="A judge prompt says the shape of its reply with "
                                  "`output_schema:` (JSON Schema) in its file.")
+        params = spec.gen_params()
+        budget = params.max_tokens
+        if min_tokens is not None and (budget is None or budget < min_tokens):
+            budget = min_tokens
         key = hashlib.sha256(json.dumps([spec.ref, spec.hash, variables, schema, attempt,
-                                         self.constrain, self.temperature],
+                                         self.constrain, self.temperature, budget],
                                         sort_keys=True, default=str).encode()).hexdigest()
         with self._lock:
             hit = self._memo.get(key)
         if hit is not None:
             return hit
-        params = spec.gen_params()
-        changes: dict[str, Any] = {"seed": (params.seed or 0) + attempt}
+        changes: dict[str, Any] = {"seed": (params.seed or 0) + attempt,
+                                   "max_tokens": budget}
         if self.temperature is not None:
             changes["temperature"] = self.temperature
         params = dataclasses.replace(params, **changes)

@@ -35,6 +35,8 @@ RELEVANCE_PROMPT = "judge-relevance@1"
 QUESTIONS_PROMPT = "judge-questions@1"
 SUFFICIENCY_PROMPT = "judge-sufficiency@1"
 VERDICTS = ("supported", "contradicted", "not_found")
+# Reply budget per claim: a quote of up to 400 characters and its verdict, in JSON.
+TOKENS_PER_VERDICT = 160
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?…])")
 
 
@@ -97,7 +99,7 @@ def check_claims(judge: Judge, claims: Sequence[str], context: str, *,
     schema = fixed_length(spec.output_schema, "verdicts", len(claims))
     listed = "\n".join(f"{i}. {c}" for i, c in enumerate(claims, start=1))
     reply = judge.ask(VERDICTS_PROMPT, {"context": context, "claims": listed}, schema=schema,
-                      attempt=attempt)
+                      attempt=attempt, min_tokens=TOKENS_PER_VERDICT * len(claims))
     if not reply.ok:
         raise Unparsable("verdicts", reply)
     rows = []
