@@ -32,6 +32,11 @@ def test_sentences_and_content_words_fold_accents_and_drop_function_words():
     # a lone capital before an ordinary word does end a sentence
     assert sentences("Take vitamin C. They help. Plan B. El plan falló.") == [
         "Take vitamin C.", "They help.", "Plan B.", "El plan falló."]
+    # nor does "et al." or "e.g." inside one
+    assert sentences("Kojima et al. (2022) found it. Proposed by Holtzman et al. in 2019, "
+                     "e.g. top-p. Done by Wei et al. The end.") == [
+        "Kojima et al. (2022) found it.", "Proposed by Holtzman et al. in 2019, e.g. top-p.",
+        "Done by Wei et al.", "The end."]
     assert content_words("¿Qué mide la Torre Eiffel? [1]") == {"mide", "torre", "eiffel"}
 
 

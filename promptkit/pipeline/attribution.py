@@ -46,6 +46,8 @@ _LEADING_MARKERS = re.compile(r"^(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 # A full stop after a lone capital may be an initial ("Aidan N. Gomez", "P. Kevin Castel").
 _INITIAL_END = re.compile(r"(?:^|[\s(])[A-Z]\.$")
+_ABBREVIATION_END = re.compile(r"\b(?:et al|e\.g|i\.e|cf|vs|approx|aprox|p\. ej)\.$",
+                               re.IGNORECASE)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset("""
 a al algo ante antes como con contra cual cuando de del desde donde durante e el ella ellas
@@ -102,7 +104,10 @@ def sentences(text: str) -> list[str]:
 
 def _continues_a_name(before: str, after: str) -> bool:
     """An initial followed by a name ("N. Gomez") is not a sentence end; a lone capital
-    before an ordinary word ("vitamin C. They", "Plan B. El plan") is."""
+    before an ordinary word ("vitamin C. They", "Plan B. El plan") is. Nor is "et al." or
+    "e.g." before a word in lower case or a year in brackets ("Kojima et al. (2022) found")."""
+    if _ABBREVIATION_END.search(before) and (after[:1].islower() or after[:1] == "("):
+        return True
     if not _INITIAL_END.search(before):
         return False
     first = _WORD.match(after)
