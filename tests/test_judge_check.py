@@ -92,8 +92,9 @@ def test_unparsable_verdicts_count_as_wrong_and_are_reported(tmp_path):
 
 
 def test_cli_writes_the_report(tmp_path, capsys):
-    # A judge that calls everything supported, always quoting the first sentence: its quote
-    # catches the swapped year (b) and wrongly sinks the parameter count (d).
+    # A judge that calls everything supported, always quoting the first sentence: the check
+    # catches the swapped year (b); the parameter count (d) is in the sentence next to the
+    # quote, which counts as evidence too.
     reply = json.dumps({"verdicts": [{"claim": 1, "quote": "BERT was released by Google in "
                                       "2018.", "verdict": "supported"}]})
     one_sentence = [i for i in ITEMS if i["id"] != "c"]
@@ -103,12 +104,12 @@ def test_cli_writes_the_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     summary = json.loads(out)
-    assert summary["overall"]["accuracy"] == pytest.approx(2 / 3)
+    assert summary["overall"]["accuracy"] == 1.0
     rows = [json.loads(line) for line in (tmp_path / "out" / "verdicts.jsonl").open()]
-    assert [r["predictions"][0] for r in rows] == ["faithful", "unfaithful", "unfaithful"]
+    assert [r["predictions"][0] for r in rows] == ["faithful", "unfaithful", "faithful"]
     assert [r["judge_alone"][0] for r in rows] == ["faithful"] * 3
     assert (summary["overall"]["accuracy_judge_alone"], summary["overall"]["changed_by_checks"]) \
-        == (pytest.approx(2 / 3), 2)
+        == (pytest.approx(2 / 3), 1)
     assert "| judge alone |" in (tmp_path / "out" / "report.md").read_text()
     assert summary["settings"]["constrain"] and not summary["judge"]["constrained"]
     assert (tmp_path / "out" / "report.md").read_text().startswith("# Faithfulness judge check")

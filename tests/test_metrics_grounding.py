@@ -233,7 +233,7 @@ QUOTED = ("[1] ELMo, sigla de Embeddings from Language Models, fue presentado en
     # another number than the quote's
     ("ELMo fue presentado en 2019.", "fue presentado en 2018 por Matthew Peters.",
      "contradicted"),
-    ("ELMo fue presentado en 2019 por Matthew Peters.", "Matthew Peters", "not_found"),
+    ("ELMo fue presentado en 2019 por Matthew Peters.", "Matthew Peters", "contradicted"),
     # a negation the quote does not have, in either language, or one it lost
     ("ELMo no fue presentado en 2018.", "ELMo, sigla de Embeddings from Language Models, fue "
      "presentado en 2018 por Matthew Peters.", "contradicted"),
@@ -318,3 +318,44 @@ def test_many_claims_get_a_reply_budget_for_their_quotes():
     assert judge.calls[-1].params.max_tokens == 800          # the prompt's own budget
     get_metric("faithfulness", judge=judge, claims="sentences").evaluate(many, CASE)
     assert judge.calls[-1].params.max_tokens == 7 * 160
+
+
+def test_a_quote_not_in_the_passages_falls_back_to_the_closest_passage():
+    """A small judge often "quotes" the claim in its own words: the passage that supports the
+    claim best stands in for the quote, if it supports it well enough."""
+    from promptkit.evaluation.metrics_grounding import check_quote
+
+    def lexical(claim, passages):
+        from promptkit.pipeline.attribution import content_words
+
+        words = content_words(claim)
+        return [len(words & content_words(p)) / len(words) for p in passages]
+
+    claim = "In March 1947, Warren Weaver wrote to Norbert Wiener about translation."
+    context = ("[1] Warren Weaver directed a division of the Rockefeller Foundation. In March "
+               "1947 he wrote to Norbert Wiener: translation might be handled like code.\n\n"
+               "[2] BERT-base has 12 layers.")
+    assert check_quote(claim, claim, "supported", context, closeness=lexical) == (
+        "supported", None)
+    wrong_year = claim.replace("1947", "1949")
+    verdict, why = check_quote(wrong_year, wrong_year, "supported", context, closeness=lexical)
+    assert verdict == "contradicted" and "1949" in why
+    unrelated = "Hugging Face was founded in New York."
+    verdict, why = check_quote(unrelated, unrelated, "supported", context, closeness=lexical)
+    assert verdict == "not_found" and "no passage says as much" in why
+    # without a way to score closeness, an unfound quote stays unsupported
+    assert check_quote(claim, claim, "supported", context)[0] == "not_found"
+
+
+def test_a_figure_in_the_sentence_next_to_the_quote_counts():
+    from promptkit.evaluation.metrics_grounding import check_quote
+
+    context = ("[1] Those predictions did not survive the ALPAC report of 1966. The committee "
+               "judged machine output slower, and US funding for the field was cut sharply. "
+               "Work went on elsewhere. Research moved to Canada in 1976.")
+    claim = "The ALPAC report of 1966 led to deep cuts in US funding."
+    quote = "US funding for the field was cut sharply."
+    assert check_quote(claim, quote, "supported", context) == ("supported", None)
+    # two sentences away is not next to it
+    assert check_quote("US funding was cut in 1976.", quote, "supported", context)[0] \
+        == "contradicted"

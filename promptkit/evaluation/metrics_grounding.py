@@ -22,7 +22,7 @@ import copy
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from promptkit.errors import UserError
@@ -107,7 +107,8 @@ def check_claims(judge: Judge, claims: Sequence[str], context: str, *,
         if "quote" not in v:        # a verdict prompt that gives reasons, not quotes
             rows.append({"claim": c, "verdict": v["verdict"], "reason": v["reason"]})
             continue
-        verdict, check = check_quote(c, v["quote"], v["verdict"], context)
+        verdict, check = check_quote(c, v["quote"], v["verdict"], context,
+                                     closeness=judge.closeness)
         row = {"claim": c, "verdict": verdict, "quote": v["quote"], "reason": check or
                (f'quotes "{v["quote"]}"' if v["quote"] else "quotes nothing")}
         if check:
@@ -225,23 +226,81 @@ def quoted_pieces(quote: str, context: str) -> list[list[str]] | None:
     return kept
 
 
+def _context_sentences(context: str) -> list[tuple[int, list[str]]]:
+    """(passage index, folded words) of every sentence of the numbered passages."""
+    from promptkit.pipeline.attribution import sentences
+
+    out = []
+    for n, passage in enumerate(re.split(r"\n\s*\n(?=\[\d+\])", context)):
+        out += [(n, w) for w in (_words(u) for u in sentences(passage)) if w]
+    return out
+
+
+def _around(pieces: list[list[str]], context: str) -> list[str]:
+    """The words of the passage sentences each quote piece sits in, with the sentence before
+    and after it: a claim often joins a figure from one sentence to the fact of the next
+    ("The ALPAC report of 1966 led to cuts" from "... the ALPAC report of 1966. ... funding
+    was cut")."""
+    units = _context_sentences(context)
+    words: list[str] = []
+    for piece in pieces:
+        shingles = {tuple(piece[i:i + _SHINGLE]) for i in range(len(piece) - _SHINGLE + 1)}
+        shingles = shingles or {tuple(piece)}
+        hits = [i for i, (_, u) in enumerate(units) if shingles & {
+            tuple(u[j:j + len(next(iter(shingles)))]) for j in range(len(u))}]
+        for i in hits:
+            words += [w for k in (i - 1, i, i + 1) if 0 <= k < len(units)
+                      and units[k][0] == units[i][0] for w in units[k][1]]
+    return words
+
+
+def _closest_passage(claim: str, context: str,
+                     closeness: Callable[[str, list[str]], list[float]] | None
+                     ) -> list[list[str]]:
+    """The sentences of the passage that supports the claim best, when it supports it at
+    least as well as an attributed source must (attribution.THRESHOLD); else none."""
+    from promptkit.pipeline.attribution import THRESHOLD
+
+    if closeness is None:
+        return []
+    passages = [p for p in re.split(r"\n\s*\n(?=\[\d+\])", context) if _words(p)]
+    if not passages:
+        return []
+    scores = closeness(claim, passages)
+    best = max(range(len(passages)), key=scores.__getitem__)
+    if scores[best] < THRESHOLD:
+        return []
+    return [w for n, w in _context_sentences(passages[best])]
+
+
 def quote_found(quote: str, context: str) -> bool:
     return quoted_pieces(quote, context) is not None
 
 
-def check_quote(claim: str, quote: str, verdict: str, context: str) -> tuple[str, str | None]:
+def check_quote(claim: str, quote: str, verdict: str, context: str, *,
+                closeness: Callable[[str, list[str]], list[float]] | None = None,
+                ) -> tuple[str, str | None]:
     """The verdict a "supported" keeps after its quote is checked, and why it changed (None
-    when it stands). Only "supported" is checked: the quote must be in the passages (else
-    not_found); what of it the passages really say must state every number of the claim (else
-    contradicted when it states other numbers, not_found when none); and the piece of the quote
-    closest to the claim must be negated exactly when the claim is (else contradicted)."""
+    when it stands). Only "supported" is checked. The evidence is the quote when it is in the
+    passages; when it is not (a small judge often "quotes" the claim itself, in its own
+    words), it is the passage sentences that `closeness` scores at least THRESHOLD for the
+    claim (the best two), and without any the verdict is not_found. What of the evidence the
+    passages really say must state every number of the claim (else contradicted when it
+    states other numbers, not_found when none), and its piece closest to the claim must be
+    negated exactly when the claim is (else contradicted)."""
     if verdict != "supported":
         return verdict, None
     pieces = quoted_pieces(quote, context)
-    if pieces is None:
-        return "not_found", "judged supported, but its quote is not in the passages"
+    if pieces is not None:
+        around = _around(pieces, context)
+    else:
+        pieces = around = _closest_passage(claim, context, closeness)
+        around = [w for p in pieces for w in p]
+        if not pieces:
+            return "not_found", ("judged supported, but its quote is not in the passages and no "
+                                 "passage says as much")
     claim_words = _words(claim)
-    wanted, given = _numbers(claim_words), _numbers([w for p in pieces for w in p])
+    wanted, given = _numbers(claim_words), _numbers([w for p in pieces for w in p] + around)
     if missing := wanted - given:
         shown = ", ".join(sorted(m[2:].replace("d", ".") for m in missing))
         return ("contradicted" if given else "not_found",
