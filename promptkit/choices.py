@@ -17,3 +17,5 @@ CacheModeName = Literal["off", "read-write", "record", "replay"]
 ORDERS: tuple[str, ...] = get_args(Order)
 MODES: tuple[str, ...] = get_args(Mode)
 CACHE_MODES: tuple[str, ...] = get_args(CacheModeName)
+# Deprecated mode words -> today's (kept working, with a warning, for one release).
+OLD_CACHE_MODE_NAMES: dict[str, str] = {"live": "off"}

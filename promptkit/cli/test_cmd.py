@@ -102,11 +102,10 @@ def test(
     """Run regression suites and print pass rates, scores and the baseline gate."""
     import shlex
 
-    from promptkit.choices import CACHE_MODES
+    from promptkit.choices import CACHE_MODES, OLD_CACHE_MODE_NAMES
     from promptkit.errors import MissingDependencyError, UserError
-    from promptkit.testing.suite_recordings import OLD_NAMES
 
-    if mode is not None and mode not in (*CACHE_MODES, *OLD_NAMES):
+    if mode is not None and mode not in (*CACHE_MODES, *OLD_CACHE_MODE_NAMES):
         raise UserError(f"--mode '{mode}' is not one of: {', '.join(CACHE_MODES)}")
     args = pytest_args(list(suites or []), mode=mode, prompts=list(prompt or []), bless=bless,
                        repeats=repeats, select=select, report=report, verbose=verbose,

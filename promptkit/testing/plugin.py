@@ -32,12 +32,11 @@ _FLAKY = ("promptkit", "flaky")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from promptkit.choices import CACHE_MODES
-    from promptkit.testing.suite_recordings import OLD_NAMES
+    from promptkit.choices import CACHE_MODES, OLD_CACHE_MODE_NAMES
 
     group = parser.getgroup("promptkit", "promptkit regression suites")
     group.addoption("--promptkit-mode", default=None,
-                    choices=(*CACHE_MODES, *OLD_NAMES),
+                    choices=(*CACHE_MODES, *OLD_CACHE_MODE_NAMES),
                     help="replay recorded responses, record them from the model, read-write "
                          "(replay what is recorded, record the rest) or off (the model answers "
                          "every call; 'live' is its deprecated name). Default: "

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from promptkit.choices import CACHE_MODES as MODES
+from promptkit.choices import OLD_CACHE_MODE_NAMES
 from promptkit.errors import ReplayMissError, UserError
 from promptkit.llm.base import Generation, GenParams, Message
 from promptkit.llm.cache import ENV_VAR, request_key
@@ -33,7 +34,7 @@ from promptkit.llm.redact import public_spec
 from promptkit.safeparse import loads_json
 
 OLD_ENV_VAR = "PROMPTKIT_SUITE_MODE"      # deprecated: $PROMPTKIT_CACHE_MODE says it for all
-OLD_NAMES = {"live": "off"}               # deprecated mode words -> today's
+OLD_NAMES = OLD_CACHE_MODE_NAMES          # deprecated mode words -> today's
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _SECRET_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|Bearer\s+[A-Za-z0-9._~+/-]{16,}=*)")
 _FIELDS = ("case", "prompt", "role", "repeat", "key", "model", "params", "messages", "text",
