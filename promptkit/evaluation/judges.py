@@ -52,8 +52,8 @@ class Judge:
         self._model = None if isinstance(model, str) or model is None else model
         self.constrain = constrain
         self.temperature = temperature
-        # The embedder that finds the passage sentence closest to a claim when the judge's
-        # quote is not word for word in the passages (None: the library's default).
+        # The embedder that finds the passage closest to a claim when the judge's quote is
+        # not word for word in the passages (None: the library's default).
         self.evidence = evidence
         self._attributor = None
         self._prompts: dict[str, PromptSpec] = {}
@@ -102,9 +102,9 @@ class Judge:
         return {"judge": self.spec, "constrained": self.constrained,
                 "prompts": {self.prompt(r).ref: self.prompt(r).hash[:19] for r in refs}}
 
-    def closeness(self, claim: str, sentences: list[str]) -> list[float]:
-        """How well each passage sentence supports `claim`: the attribution score (content
-        words shared, and multilingual-e5 cosine), as `ask` uses for its sources."""
+    def closeness(self, claim: str, passages: list[str]) -> list[float]:
+        """How well each of `passages` supports `claim`: the attribution score (content words
+        shared, and multilingual-e5 cosine), as `ask` uses for its sources."""
         if self._attributor is None:
             from promptkit.embedders import DEFAULT, get_embedder
             from promptkit.pipeline.attribution import Attributor
@@ -112,7 +112,7 @@ class Judge:
             with self._lock:
                 if self._attributor is None:
                     self._attributor = Attributor(get_embedder(self.evidence or DEFAULT))
-        return [float(v) for v in self._attributor.support([claim], sentences)[0]]
+        return [float(v) for v in self._attributor.support([claim], passages)[0]]
 
     def ask(self, ref: str, variables: dict[str, Any], *, schema: dict | None = None,
             attempt: int = 0, min_tokens: int | None = None) -> Structured:

@@ -172,13 +172,13 @@ def _words(text: str) -> list[str]:
     return [f"nx{_NUMBER_WORDS[w]}" if w in _NUMBER_WORDS else w for w in words]
 
 
-def numbers_in(text: str) -> set[str]:
-    """The numbers a text states, one token each (see `_number_token`)."""
-    return {w for w in _words(text) if _NUM_TOKEN.match(w)}
-
-
 def _numbers(words: Sequence[str]) -> set[str]:
     return {w for w in words if _NUM_TOKEN.match(w)}
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers a text states, one token each (see `_number_token`)."""
+    return _numbers(_words(text))
 
 
 def negated(words: Sequence[str]) -> bool:
@@ -191,10 +191,6 @@ def negated(words: Sequence[str]) -> bool:
             continue
         return True
     return False
-
-
-def negations_in(text: str) -> bool:
-    return negated(_words(text))
 
 
 def quoted_pieces(quote: str, context: str) -> list[list[str]] | None:
@@ -226,12 +222,17 @@ def quoted_pieces(quote: str, context: str) -> list[list[str]] | None:
     return kept
 
 
+def _passages(context: str) -> list[str]:
+    """The numbered passages of a context (as `numbered` joins them)."""
+    return re.split(r"\n\s*\n(?=\[\d+\])", context)
+
+
 def _context_sentences(context: str) -> list[tuple[int, list[str]]]:
     """(passage index, folded words) of every sentence of the numbered passages."""
     from promptkit.pipeline.attribution import sentences
 
     out = []
-    for n, passage in enumerate(re.split(r"\n\s*\n(?=\[\d+\])", context)):
+    for n, passage in enumerate(_passages(context)):
         out += [(n, w) for w in (_words(u) for u in sentences(passage)) if w]
     return out
 
@@ -244,10 +245,10 @@ def _around(pieces: list[list[str]], context: str) -> list[str]:
     units = _context_sentences(context)
     words: list[str] = []
     for piece in pieces:
-        shingles = {tuple(piece[i:i + _SHINGLE]) for i in range(len(piece) - _SHINGLE + 1)}
-        shingles = shingles or {tuple(piece)}
-        hits = [i for i, (_, u) in enumerate(units) if shingles & {
-            tuple(u[j:j + len(next(iter(shingles)))]) for j in range(len(u))}]
+        width = min(_SHINGLE, len(piece))
+        shingles = {tuple(piece[i:i + width]) for i in range(len(piece) - width + 1)}
+        hits = [i for i, (_, u) in enumerate(units)
+                if shingles & {tuple(u[j:j + width]) for j in range(len(u) - width + 1)}]
         for i in hits:
             words += [w for k in (i - 1, i, i + 1) if 0 <= k < len(units)
                       and units[k][0] == units[i][0] for w in units[k][1]]
@@ -263,7 +264,7 @@ def _closest_passage(claim: str, context: str,
 
     if closeness is None:
         return []
-    passages = [p for p in re.split(r"\n\s*\n(?=\[\d+\])", context) if _words(p)]
+    passages = [p for p in _passages(context) if _words(p)]
     if not passages:
         return []
     scores = closeness(claim, passages)
@@ -273,32 +274,27 @@ def _closest_passage(claim: str, context: str,
     return [w for n, w in _context_sentences(passages[best])]
 
 
-def quote_found(quote: str, context: str) -> bool:
-    return quoted_pieces(quote, context) is not None
-
-
 def check_quote(claim: str, quote: str, verdict: str, context: str, *,
                 closeness: Callable[[str, list[str]], list[float]] | None = None,
                 ) -> tuple[str, str | None]:
     """The verdict a "supported" keeps after its quote is checked, and why it changed (None
     when it stands). Only "supported" is checked. The evidence is the quote when it is in the
-    passages; when it is not (a small judge often "quotes" the claim itself, in its own
-    words), it is the passage sentences that `closeness` scores at least THRESHOLD for the
-    claim (the best two), and without any the verdict is not_found. What of the evidence the
-    passages really say must state every number of the claim (else contradicted when it
-    states other numbers, not_found when none), and its piece closest to the claim must be
-    negated exactly when the claim is (else contradicted)."""
+    passages, with the sentences either side of it for figures; when it is not (a small
+    judge often "quotes" the claim itself, in its own words), it is the passage `closeness`
+    scores best for the claim if that score reaches attribution.THRESHOLD, and without one
+    the verdict is not_found. What of the evidence the passages really say must state every
+    number of the claim (else contradicted when it states other numbers, not_found when
+    none), and its sentence closest to the claim must be negated exactly when the claim is
+    (else contradicted)."""
     if verdict != "supported":
         return verdict, None
     pieces = quoted_pieces(quote, context)
+    around: list[str] = []     # a closest passage is whole already: nothing around it
     if pieces is not None:
         around = _around(pieces, context)
-    else:
-        pieces = around = _closest_passage(claim, context, closeness)
-        around = [w for p in pieces for w in p]
-        if not pieces:
-            return "not_found", ("judged supported, but its quote is not in the passages and no "
-                                 "passage says as much")
+    elif not (pieces := _closest_passage(claim, context, closeness)):
+        return "not_found", ("judged supported, but its quote is not in the passages and no "
+                             "passage says as much")
     claim_words = _words(claim)
     wanted, given = _numbers(claim_words), _numbers([w for p in pieces for w in p] + around)
     if missing := wanted - given:
