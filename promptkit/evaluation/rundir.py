@@ -107,6 +107,19 @@ class RunDir:
             "invocations": [invocation], **manifest(public)})
         return True
 
+    def finish(self, status: str, *, manifest_name: str = MANIFEST, updates: dict | None = None,
+               **invocation) -> dict:
+        """The run folder lifecycle's last step: the manifest's status and finish time, the
+        same on its latest `invocations` entry with `invocation`'s fields (ran, error), and
+        `updates` merged into the manifest. Returns the manifest written."""
+        man = self.read_json(manifest_name)
+        man.update(updates or {})
+        man.update(status=status, finished=now_iso())
+        man.setdefault("invocations", [{}])[-1].update(finished=man["finished"], status=status,
+                                                       **invocation)
+        self.write_json(manifest_name, man)
+        return man
+
     def lock(self):
         """One writer per run folder: a second `eval run --run-dir` here stops at once (exit 2)."""
         return exclusive(self.path / LOCK, busy=RunFolderBusy,

@@ -389,15 +389,8 @@ def _open_run(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list) -> None:
 
 
 def _finish_manifest(run: RunDir, status: str, ran: int, error: str | None) -> None:
-    man = run.manifest()
-    man["status"] = status
-    man["finished"] = rd_mod.now_iso()
-    man["prompts"] = {**man.get("prompts", {}), **_prompt_hashes(run.records())}
-    inv = man.setdefault("invocations", [{}])[-1]
-    inv.update(finished=man["finished"], status=status, ran=ran)
-    if error:
-        inv["error"] = error
-    run.write_json(rd_mod.MANIFEST, man)
+    prompts = {**run.manifest().get("prompts", {}), **_prompt_hashes(run.records())}
+    run.finish(status, updates={"prompts": prompts}, ran=ran, **({"error": error} if error else {}))
 
 
 def _prompt_hashes(records: Iterable[dict]) -> dict[str, str]:

@@ -84,10 +84,7 @@ def _run_locked(cfg: ExperimentConfig, folder: Path, *, limit, progress, notify,
     _write(folder, manifest)
 
     _run_cells(ctx, plan, manifest, progress, notify)
-    manifest["status"] = "complete"
-    manifest["finished"] = rd_mod.now_iso()
-    manifest["invocations"][-1]["finished"] = manifest["finished"]
-    _write(folder, manifest)
+    manifest = rd_mod.RunDir(folder).finish("complete", manifest_name=MANIFEST)
     summary = analyse(folder)
     report_path = None
     if report:

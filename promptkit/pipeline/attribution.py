@@ -95,14 +95,14 @@ def sentences(text: str) -> list[str]:
         if units and lead:
             units[-1] = f"{units[-1]} {lead.group(0).strip()}"
             part = part[lead.end():].strip()
-        if part and units and _continues_a_name(units[-1], part):
+        if part and units and _not_a_sentence_end(units[-1], part):
             units[-1] = f"{units[-1]} {part}"
         elif part:
             units.append(part)
     return units
 
 
-def _continues_a_name(before: str, after: str) -> bool:
+def _not_a_sentence_end(before: str, after: str) -> bool:
     """An initial followed by a name ("N. Gomez") is not a sentence end; a lone capital
     before an ordinary word ("vitamin C. They", "Plan B. El plan") is. Nor is "et al." or
     "e.g." before a word in lower case or a year in brackets ("Kojima et al. (2022) found")."""

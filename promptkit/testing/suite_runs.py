@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptkit.evaluation.aggregate import summarise
-from promptkit.evaluation.rundir import CASES, MANIFEST, SUMMARY, RunDir, now_iso
+from promptkit.evaluation.rundir import CASES, MANIFEST, SUMMARY, RunDir
 from promptkit.testing.baseline import GATE_TEST
 
 if TYPE_CHECKING:
@@ -155,12 +155,8 @@ def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -
                        gate={"outcome": run.gate or None, "passed": run.gate_passed,
                              "broken": run.broken, "fixed": run.fixed})
         folder.write_json(SUMMARY, summary)
-        manifest = folder.manifest()
-        status = "complete" if complete else "partial"     # -k, -x or an interrupted session
-        manifest.update(status=status, finished=now_iso())
-        manifest["invocations"][-1].update(finished=manifest["finished"], status=status,
-                                           ran=len(records))
-        folder.write_json(MANIFEST, manifest)
+        # -k, -x or an interrupted session ran only some cases
+        folder.finish("complete" if complete else "partial", ran=len(records))
     return folder.path
 
 
