@@ -12,6 +12,15 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# pytester's in-process runs (the plugin, gate and dogfood tests) drop the modules first imported
+# inside them, and a C extension cannot be loaded twice in one process: the gate's statistics
+# import scipy (and with it numpy.fft) lazily, so load them before any such run, whatever order
+# the tests run in.
+try:
+    import scipy.stats  # noqa: F401
+except ImportError:   # without the eval extra the tests that need it skip
+    pass
+
 pytest_plugins = [
     "tests.fixtures_retrieval",
     "tests.fixtures_llm",

@@ -119,6 +119,29 @@ def _suite(w: World, file: str, **fields) -> Path:
 DEEP = "[" * 5000 + "]" * 5000   # deeper than Python's parsers follow
 
 
+def _beir(w: World) -> Path:
+    """A two-document, two-query BEIR folder."""
+    root = w.tmp / "beir"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text(
+        json.dumps({"_id": "d1", "text": "Ada wrote a program."}) + "\n"
+        + json.dumps({"_id": "d2", "text": "Babbage designed an engine."}) + "\n")
+    (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "Who wrote?"}) + "\n"
+                                        + json.dumps({"_id": "q2", "text": "Engine?"}) + "\n")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n"
+                                             "q2\td2\t1\n")
+    return root
+
+
+def _run_untouched(w: World) -> None:
+    """The evaluation run a retrieval benchmark was refused to overwrite is still whole."""
+    from promptkit.evaluation.rundir import RunDir
+
+    folder = RunDir(w.tmp / "runs" / "r1")
+    assert folder.manifest()["status"] == "complete" and folder.has_summary()
+    assert len(list(folder.records())) == 2
+
+
 def _deep_docs(w: World) -> Path:
     """A JSONL line and a Markdown front matter nested 5,000 deep beside good text."""
     root = w.tmp / "deepdocs"
@@ -165,6 +188,7 @@ BUILDERS: dict[str, Callable[[World], object]] = {
     "zero_tokens_config": lambda w: _config(w, "zero", {"mode": "closed-book",
                                                         "model": "fake:echo", "max_tokens": 0}),
     "run": _run,
+    "beir": _beir,
     "prompts": _prompts,
     "not_gguf": _not_gguf,
     # A folder whose only YAML file sits one level down and is not named *.suite.yaml.
@@ -280,6 +304,12 @@ ROWS = [
         2, ("unknown collection 'nosuch'",), after=_no_collection("nosuch")),
     Row("eval-retrieval-missing-folder", ["eval", "retrieval", "--beir", "<tmp>/nope", "-e",
                                           "fake"], 2, ("BEIR folder", "does not exist")),
+    Row("eval-retrieval-run-dir-holds-an-eval-run",
+        ["eval", "retrieval", "--beir", "<beir>", "-e", "fake", "--run-dir", "<run>"],
+        2, ("holds a run of another kind", "would replace it"), after=_run_untouched),
+    Row("eval-retrieval-run-dir-is-a-file",
+        ["eval", "retrieval", "--beir", "<beir>", "-e", "fake", "--run-dir",
+         "<beir>/corpus.jsonl"], 2, ("is a file, not a folder",)),
     Row("eval-run-unknown-model", ["eval", "run", "<bad_model_config>"],
         2, ("badmodel.yaml", "pipeline.model", "unknown model backend 'nosuch'"),
         after=_no_new_run),

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from promptkit.cli import run
 from tests.test_retrieval_beir import tiny_beir  # noqa: F401 - fixture reuse
 
@@ -66,6 +68,43 @@ def test_eval_retrieval_command(tiny_beir, capsys):  # noqa: F811
     assert run(["eval", "retrieval", "--beir", str(tiny_beir), "-e", "fake", "--hnsw"]) == 0
     assert "ndcg@10" in capsys.readouterr().out
     assert run(["eval", "retrieval", "--beir", str(tiny_beir), "--split", "dev", "-e", "fake"]) == 2
+
+
+def test_eval_retrieval_writes_a_run_the_harness_reports_and_compares(
+        tiny_beir, tmp_path, capsys):  # noqa: F811
+    """`--run-dir`: one record per judged query, scored by the harness's metrics, whose means
+    are the printed figures; `eval report` and `eval compare` read it like any run."""
+    from promptkit.evaluation.rundir import RunDir
+
+    folders = {}
+    for emb in ("fake", "hash"):
+        folders[emb] = tmp_path / f"runs-{emb}"
+        assert run(["eval", "retrieval", "--beir", str(tiny_beir), "-e", emb, "-k", "2",
+                    "--run-dir", str(folders[emb]), "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        records = list(RunDir(folders[emb]).records())
+        assert sorted(r["id"] for r in records) == ["q1", "q2"]   # judged queries only
+        for name in ("ndcg@10", "recall@2", "mrr@10", "hit@2"):
+            mean = sum(r["scores"][name]["value"] for r in records) / len(records)
+            assert 100 * mean == pytest.approx(printed[name])
+        summary = RunDir(folders[emb]).summary()
+        assert summary["metrics"]["hit@2"]["ci_method"] == "wilson"
+        assert summary["kind"] == "retrieval" and printed["run_dir"] == str(folders[emb])
+    # Run again into the same folder: replaced, not appended.
+    assert run(["eval", "retrieval", "--beir", str(tiny_beir), "-e", "fake", "-k", "2",
+                "--run-dir", str(folders["fake"])]) == 0
+    assert len(list(RunDir(folders["fake"]).records())) == 2
+    capsys.readouterr()
+    assert run(["eval", "report", str(folders["hash"])]) == 0
+    report = capsys.readouterr().out
+    assert "**embedder**: hash" in report and "| ndcg@10 |" in report and "model" not in report
+    assert run(["eval", "compare", str(folders["hash"]), str(folders["fake"]), "--json"]) == 0
+    compared = json.loads(capsys.readouterr().out)["metrics"]
+    tests = {m["metric"]: m["result"]["test"] for m in compared}
+    assert tests["hit@2"] == "exact McNemar" and tests["ndcg@10"] == "Wilcoxon signed-rank"
+    html = tmp_path / "r.html"
+    assert run(["eval", "report", str(folders["hash"]), "--html", str(html)]) == 0
+    assert "Relevant documents" in html.read_text() and "Ranking" in html.read_text()
 
 
 def test_help_does_not_import_heavy_packages():

@@ -256,6 +256,9 @@ def eval_retrieval(
     k: Annotated[int, typer.Option("-k", "--k", help="Cut-off for recall@k and hit@k.")] = 10,
     exact: Annotated[bool, typer.Option(
         "--exact/--hnsw", help="Brute-force ranking (as MTEB) or Chroma's HNSW index.")] = True,
+    run_dir: Annotated[Path | None, typer.Option(
+        "--run-dir", help="Also write an evaluation run folder here (one record per query), "
+                          "for eval report and eval compare; replaces what it held.")] = None,
     as_json: Json = False,
 ):
     """nDCG@10, recall@k, MRR@10 and hit@k of an embedder on a BEIR dataset."""
@@ -266,11 +269,16 @@ def eval_retrieval(
     data = beir.load(beir_dir, split)   # read (and checked) once, before the long embedding
     err = _console(stderr=True)
     show = err.is_terminal and not as_json
+    rankings: dict[str, list[str]] = {}
     result = beir.evaluate(beir_dir, emb, split=split, k=k, exact=exact, data=data,
                            progress=(lambda n: err.print(f"\r  embedded {n} documents", end=""))
-                           if show else None)
+                           if show else None, rankings=rankings)
     if show:
         err.print()
+    if run_dir is not None:
+        from promptkit.evaluation.retrieval_run import write_run
+
+        result["run_dir"] = str(write_run(result, data, rankings, run_dir))
     if as_json:
         _print_json(result)
         return
@@ -279,3 +287,5 @@ def eval_retrieval(
               f"documents), {result['embedder']}, {result['search']} search", markup=False)
     for key in ("ndcg@10", f"recall@{k}", "mrr@10", f"hit@{k}"):
         out.print(f"  {key:<12}{result[key]:6.2f}", markup=False)
+    if run_dir is not None:
+        err.print(f"run folder: {result['run_dir']}", markup=False)

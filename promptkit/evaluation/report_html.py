@@ -175,18 +175,37 @@ def _verdicts_html(rec: dict) -> str:
     return "".join(blocks)
 
 
+def _ranking_html(rec: dict, other: dict | None) -> str:
+    """A retrieval benchmark's query: its judged documents and each run's ranking, relevant
+    documents marked."""
+    gold = rec.get("gold_ids") or {}
+
+    def ranked(r: dict, tag: str) -> str:
+        items = "".join(f"<li>{'<b>' if d in gold else ''}{escape(str(d))}"
+                        f"{' ✓</b>' if d in gold else ''}</li>"
+                        for d in r.get("retrieved_ids") or [])
+        return f"<p><b>Ranking{tag}</b> {_scores_html(r)}</p><ol>{items}</ol>"
+
+    judged = "".join(f"<li>{escape(str(d))} (grade {escape(str(g))})</li>"
+                     for d, g in gold.items())
+    return (f"<p><b>Relevant documents</b></p><ul>{judged}</ul>"
+            + ranked(rec, " (A)" if other else "") + (ranked(other, " (B)") if other else ""))
+
+
 def _case_html(rec: dict, other: dict | None) -> str:
+    question = str(rec.get("question", ""))
+    short = question if len(question) <= 120 else question[:117] + "…"
+    head = (f"<details><summary><code>{escape(str(rec['id']))}</code> {escape(short)}</summary>"
+            f"<p><b>Question</b></p><pre>{escape(question)}</pre>")
+    if "answer" not in rec and "retrieved_ids" in rec:
+        return head + _ranking_html(rec, other) + "</details>"
     answers = "".join(f"<li>{escape(str(a))}</li>" for a in rec.get("answers", []))
     answer_block = (f"<p><b>Answer{' (A)' if other else ''}</b> {_scores_html(rec)}</p>"
                     f"<pre>{escape(str(rec.get('answer', '')))}</pre>")
     if other:
         answer_block += (f"<p><b>Answer (B)</b> {_scores_html(other)}</p>"
                          f"<pre>{escape(str(other.get('answer', '')))}</pre>")
-    question = str(rec.get("question", ""))
-    short = question if len(question) <= 120 else question[:117] + "…"
-    return (f"<details><summary><code>{escape(str(rec['id']))}</code> {escape(short)}</summary>"
-            f"<p><b>Question</b></p><pre>{escape(question)}</pre>"
-            f"<p><b>Reference answers</b></p><ul>{answers}</ul>"
+    return (head + f"<p><b>Reference answers</b></p><ul>{answers}</ul>"
             f"{answer_block}{_verdicts_html(rec)}<p><b>Retrieved context</b></p>"
             f"{_contexts_html(rec)}</details>")
 

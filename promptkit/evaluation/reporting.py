@@ -25,11 +25,14 @@ def run_overview(run: LoadedRun) -> list[tuple[str, str]]:
     prompts = ", ".join(f"{k} ({v[:12]})" for k, v in m.get("prompts", {}).items()) or "–"
     summary = run.summary or {}
     status = m.get("status", "?") + ("" if summary.get("complete", False) else " (unfinished)")
+    # A retrieval benchmark run asks no model: what it measured is an embedder.
+    asked = ([("embedder", m.get("embedder", "–"))] if m.get("kind") == "retrieval" else
+             [("model", m.get("model", "–")),
+              ("prompt", f"{m.get('prompt_ref', '–')}; rendered: {prompts}")])
     return [
         ("run", run.id),
         ("status", status),
-        ("model", m.get("model", "–")),
-        ("prompt", f"{m.get('prompt_ref', '–')}; rendered: {prompts}"),
+        *asked,
         ("pipeline", ", ".join(f"{k}={v}" for k, v in m.get("pipeline", {}).items()
                                if k not in ("prompt", "model") and v not in (None, {}, False))),
         ("dataset", f"{ds.get('path', '–')} ({ds.get('cases', '?')} cases, "
@@ -37,7 +40,8 @@ def run_overview(run: LoadedRun) -> list[tuple[str, str]]:
                     f"sha256 {ds.get('content_hash', '')[:12]})"),
         ("records", f"{summary.get('records', len(run.records))} "
                     f"(repeats: {m.get('repeats', 1)}, seed: {m.get('seed', 0)})"),
-        ("cache", str(m.get("cache_mode") or "default")),
+        *([] if m.get("kind") == "retrieval" else
+          [("cache", str(m.get("cache_mode") or "default"))]),
         ("started / finished", f"{m.get('started', '–')} / {m.get('finished') or '–'}"),
         ("promptkit", m.get("promptkit_version", "?")),
     ]

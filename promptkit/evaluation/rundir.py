@@ -120,6 +120,22 @@ class RunDir:
         self.write_json(manifest_name, man)
         return man
 
+    def write_whole(self, records: list[dict], *, fingerprint: str, config: dict,
+                    manifest: Callable[[dict], dict], summary: dict,
+                    status: str = "complete") -> None:
+        """A run computed whole in one go (a suite session, a retrieval benchmark), written
+        through the same lifecycle: what the folder held is replaced, config and manifest come
+        from `start_or_resume`, every record goes into cases.jsonl in one atomic write, then the
+        summary and `finish`."""
+        with self.lock():
+            for name in (CASES, MANIFEST, SUMMARY):
+                (self.path / name).unlink(missing_ok=True)
+            self.start_or_resume(fingerprint=fingerprint, config=config, manifest=manifest)
+            self.write_text(CASES, "".join(json.dumps(rec, ensure_ascii=False, default=str)
+                                           + "\n" for rec in records))
+            self.write_json(SUMMARY, summary)
+            self.finish(status, ran=len(records))
+
     def lock(self):
         """One writer per run folder: a second `eval run --run-dir` here stops at once (exit 2)."""
         return exclusive(self.path / LOCK, busy=RunFolderBusy,

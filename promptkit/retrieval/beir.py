@@ -222,9 +222,10 @@ def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, float]], k: int
 
 def evaluate(folder: str | Path, embedder: Embedder, *, split: str = "test", k: int = 10,
              exact: bool = True, progress: Callable[[int], None] | None = None,
-             data=None) -> dict:
+             data=None, rankings: dict[str, list[str]] | None = None) -> dict:
     """Embed, rank and score; a dict of metrics (percent) and run facts. `data`: the folder
-    already read by `load` (it is read here otherwise)."""
+    already read by `load` (it is read here otherwise). `rankings`, when given, receives each
+    judged query's ranked document ids (the top max(k, 10)), for a caller that keeps them."""
     if k < 1:
         raise UserError(f"-k must be at least 1 (got {k})")
     data = data if data is not None else load(folder, split)
@@ -241,6 +242,8 @@ def evaluate(folder: str | Path, embedder: Embedder, *, split: str = "test", k: 
     else:
         runs = dict(zip(qids, rank_hnsw(q, ids, docs, depth), strict=True))
     search_s = time.perf_counter() - t1
+    if rankings is not None:
+        rankings.update(runs)
     return {"dataset": data.folder.name, "split": split, "embedder": embedder.name,
             "search": "exact" if exact else "hnsw", "k": k, "queries": len(qids),
             "documents": len(ids), **score(runs, data.qrels, k),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptkit.evaluation.aggregate import summarise
-from promptkit.evaluation.rundir import CASES, MANIFEST, SUMMARY, RunDir
+from promptkit.evaluation.rundir import RunDir
 from promptkit.testing.baseline import GATE_TEST
 
 if TYPE_CHECKING:
@@ -130,33 +130,24 @@ def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -
     config = {"prompt": run.prompt, "model": first.model if first else None, "mode": run.mode,
               "repeats": repeats, "cases run": len(run.results),
               "suite": load_yaml(source.decode("utf-8")) or {}}
-    with folder.lock():
-        for name in (CASES, MANIFEST, SUMMARY):     # a suite run is re-run whole, not resumed
-            (folder.path / name).unlink(missing_ok=True)
-        folder.start_or_resume(fingerprint=fingerprint, config=config, manifest=lambda public: {
-            "kind": "suite", "name": run.suite, "promptkit_version": package_version(),
-            "model": first.model if first else None, "prompt_ref": run.prompt,
-            "prompts": {first.prompt: first.prompt_hash} if first and first.prompt_hash else {},
-            "pipeline": {"suite": str(suite.path), "gate metric": run.metric},
-            "dataset": {"path": str(suite.path), "format": "suite",
-                        "content_hash": hashlib.sha256(source).hexdigest(),
-                        "cases": run.total_cases, "bad_records": 0},
-            "metrics": info, "repeats": repeats, "seed": suite.spec.params.seed or 0,
-            "cache_mode": run.mode, "continuous_test": GATE_TEST})
-        folder.open_for_append()
-        try:
-            for rec in records:
-                folder.append(rec)
-        finally:
-            folder.close()
-        summary = summarise(records, names, seed=0, binary={n: info[n]["binary"] for n in names})
-        summary.update(run_id=folder.id, name=run.suite, complete=complete, metric_info=info,
-                       expected_records=len(records), bad_records=[], kind="suite",
-                       gate={"outcome": run.gate or None, "passed": run.gate_passed,
-                             "broken": run.broken, "fixed": run.fixed})
-        folder.write_json(SUMMARY, summary)
-        # -k, -x or an interrupted session ran only some cases
-        folder.finish("complete" if complete else "partial", ran=len(records))
+    summary = summarise(records, names, seed=0, binary={n: info[n]["binary"] for n in names})
+    summary.update(run_id=folder.id, name=run.suite, complete=complete, metric_info=info,
+                   expected_records=len(records), bad_records=[], kind="suite",
+                   gate={"outcome": run.gate or None, "passed": run.gate_passed,
+                         "broken": run.broken, "fixed": run.fixed})
+    # A suite run is re-run whole, not resumed; -k, -x or an interrupted session ran only
+    # some cases: "partial".
+    folder.write_whole(records, fingerprint=fingerprint, config=config, manifest=lambda public: {
+        "kind": "suite", "name": run.suite, "promptkit_version": package_version(),
+        "model": first.model if first else None, "prompt_ref": run.prompt,
+        "prompts": {first.prompt: first.prompt_hash} if first and first.prompt_hash else {},
+        "pipeline": {"suite": str(suite.path), "gate metric": run.metric},
+        "dataset": {"path": str(suite.path), "format": "suite",
+                    "content_hash": hashlib.sha256(source).hexdigest(),
+                    "cases": run.total_cases, "bad_records": 0},
+        "metrics": info, "repeats": repeats, "seed": suite.spec.params.seed or 0,
+        "cache_mode": run.mode, "continuous_test": GATE_TEST},
+        summary=summary, status="complete" if complete else "partial")
     return folder.path
 
 
