@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
+from promptkit.evaluation.records import RunRecord, score_of
 
-def per_case_values(records: Iterable[dict], metric: str, *,
+
+def per_case_values(records: Iterable[RunRecord], metric: str, *,
                     keep_missing: bool = False) -> dict[str, float | None]:
     """Case id -> the metric's mean over that case's repeats.
 
@@ -16,7 +18,7 @@ def per_case_values(records: Iterable[dict], metric: str, *,
     """
     sums: dict[str, list[float]] = defaultdict(list)
     for rec in records:
-        score = rec.get("scores", {}).get(metric)
+        score = score_of(rec, metric)
         if score is None:
             continue
         bucket = sums[rec["id"]]
@@ -26,20 +28,20 @@ def per_case_values(records: Iterable[dict], metric: str, *,
     return out if keep_missing else {cid: v for cid, v in out.items() if v is not None}
 
 
-def self_agreement(records: Iterable[dict], metric: str) -> float | None:
+def self_agreement(records: Iterable[RunRecord], metric: str) -> float | None:
     """Share of repeated cases whose repeats all gave the same value (None without repeats);
     a repeat without a value does not count (metrics_judge.repeat_agreement)."""
     from promptkit.evaluation.metrics_judge import repeat_agreement
 
     by_case: dict[str, list] = defaultdict(list)
     for rec in records:
-        score = rec.get("scores", {}).get(metric)
+        score = score_of(rec, metric)
         if score is not None:
             by_case[rec["id"]].append(score.get("value"))
     return repeat_agreement(list(by_case.values())).agreement
 
 
-def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
+def metric_summary(records: list[RunRecord], metric: str, *, seed: int = 0,
                    alpha: float = 0.05, binary: bool | None = None,
                    n_resamples: int = 10_000) -> dict:
     """One metric over a run's records: repeats averaged per case, then the mean over cases
@@ -50,8 +52,8 @@ def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
 
     values = per_case_values(records, metric)
     outcomes = Counter({"ok": 0, "unparsable": 0, "error": 0})
-    outcomes.update(rec["scores"][metric].get("outcome", "ok")
-                    for rec in records if metric in rec.get("scores", {}))
+    outcomes.update(score.get("outcome", "ok")
+                    for score in (score_of(rec, metric) for rec in records) if score is not None)
     out = {"n_cases": len(values), "n_records": sum(outcomes.values()), "outcomes": dict(outcomes),
            "mean": None, "ci_low": None, "ci_high": None, "ci_method": None, "alpha": alpha}
     if values:
@@ -64,7 +66,7 @@ def metric_summary(records: list[dict], metric: str, *, seed: int = 0,
     return out
 
 
-def summarise(records: list[dict], metric_names: list[str], *, seed: int = 0,
+def summarise(records: list[RunRecord], metric_names: list[str], *, seed: int = 0,
               binary: dict[str, bool] | None = None) -> dict:
     """Summary of a run: per-metric mean, 95% CI (Wilson for 0/1 metrics, else bootstrap) and
     outcome counts."""

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from promptkit.evaluation.records import RunRecord, metrics_in, score_of
+
 CORRECTNESS = ("contains_any", "exact_match_multi", "exact_match", "best_subspan_em",
                "token_f1_multi", "token_f1")
 F1_CORRECT = 0.5
 _NO_RETRIEVAL = ("closed-book", "oracle")
 
 
-def _correct(rec: dict, metric: str | None) -> bool | None:
+def _correct(rec: RunRecord, metric: str | None) -> bool | None:
     if metric is not None:
-        score = rec.get("scores", {}).get(metric) or {}
+        score = score_of(rec, metric) or {}
         if score.get("outcome") != "ok":
             return None
         threshold = F1_CORRECT if metric.startswith("token_f1") else 1.0
@@ -34,7 +36,7 @@ def _correct(rec: dict, metric: str | None) -> bool | None:
     return contains_answer(str(rec.get("answer") or ""), answers) if answers else None
 
 
-def _evidence(rec: dict) -> bool | None:
+def _evidence(rec: RunRecord) -> bool | None:
     from promptkit.evaluation.metrics_grounding import holds_evidence
 
     gold = {str(g) for g in rec.get("gold_ids") or []}
@@ -44,17 +46,18 @@ def _evidence(rec: dict) -> bool | None:
     return any(holds_evidence(p, gold, answers) for p in rec.get("contexts") or [])
 
 
-def is_rag(rec: dict) -> bool:
+def is_rag(rec: RunRecord) -> bool:
     return bool(rec.get("contexts")) and (rec.get("trace") or {}).get("mode") not in _NO_RETRIEVAL
 
 
-def retrieval_vs_reader(records: Iterable[dict], metric_names: Iterable[str] = ()) -> dict | None:
+def retrieval_vs_reader(records: Iterable[RunRecord],
+                        metric_names: Iterable[str] = ()) -> dict | None:
     """The 2x2 of correct/wrong x evidence retrieved/missed over the run's RAG records
     (None when the run retrieved nothing: closed-book, oracle, or no records)."""
     records = [r for r in records if is_rag(r)]
     if not records:
         return None
-    names = list(metric_names) or sorted({m for r in records for m in r.get("scores", {})})
+    names = list(metric_names) or metrics_in(records)
     metric = next((m for m in CORRECTNESS if m in names), None)
     table = {"correct": {"retrieved": 0, "missed": 0}, "wrong": {"retrieved": 0, "missed": 0}}
     ids: dict[str, list[str]] = {"reader": [], "retrieval": []}

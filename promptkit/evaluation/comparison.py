@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptkit.evaluation.aggregate import per_case_values
+from promptkit.evaluation.records import RunRecord
 from promptkit.evaluation.rundir import CONFIG, RunDir, resolve_run
 from promptkit.safeparse import load_yaml
 
@@ -18,7 +19,7 @@ class LoadedRun:
     run: RunDir
     manifest: dict
     summary: dict | None
-    records: list[dict]
+    records: list[RunRecord]
     config: dict
 
     @property
@@ -34,9 +35,9 @@ class LoadedRun:
         info = (self.summary or {}).get("metric_info") or self.manifest.get("metrics", {})
         return info.get(name, {})
 
-    def by_id(self) -> dict[str, dict]:
+    def by_id(self) -> dict[str, RunRecord]:
         """Case id -> its first record (repeat 0), for showing questions and answers."""
-        out: dict[str, dict] = {}
+        out: dict[str, RunRecord] = {}
         for rec in self.records:
             out.setdefault(rec["id"], rec)
         return out

@@ -10,6 +10,7 @@ import base64
 from html import escape
 
 from promptkit.evaluation.comparison import LoadedRun, RunComparison
+from promptkit.evaluation.records import RunRecord
 from promptkit.evaluation.reporting import breakdown, compare_rows, fmt, metric_rows, run_overview
 
 _CSS = """
@@ -152,19 +153,19 @@ def _contexts_html(rec: dict) -> str:
     return "".join(items)
 
 
-def _scores_html(rec: dict) -> str:
+def _scores_html(rec: RunRecord) -> str:
     parts = []
-    for name, s in rec.get("scores", {}).items():
+    for name, s in (rec.get("scores") or {}).items():
         value = s.get("value")
         shown = fmt(value) if s.get("outcome") == "ok" else s.get("outcome", "?")
         parts.append(f"<span class='tag'>{escape(name)}: {escape(str(shown))}</span>")
     return "".join(parts)
 
 
-def _verdicts_html(rec: dict) -> str:
+def _verdicts_html(rec: RunRecord) -> str:
     """Per-claim verdicts of the grounding metrics (faithfulness, context recall)."""
     blocks = []
-    for name, s in rec.get("scores", {}).items():
+    for name, s in (rec.get("scores") or {}).items():
         claims = (s.get("detail") or {}).get("claims")
         if not isinstance(claims, list) or not claims:
             continue
@@ -175,7 +176,7 @@ def _verdicts_html(rec: dict) -> str:
     return "".join(blocks)
 
 
-def _ranking_html(rec: dict, other: dict | None) -> str:
+def _ranking_html(rec: RunRecord, other: RunRecord | None) -> str:
     """A retrieval benchmark's query: its judged documents and each run's ranking, relevant
     documents marked."""
     gold = rec.get("gold_ids") or {}
@@ -192,7 +193,7 @@ def _ranking_html(rec: dict, other: dict | None) -> str:
             + ranked(rec, " (A)" if other else "") + (ranked(other, " (B)") if other else ""))
 
 
-def _case_html(rec: dict, other: dict | None) -> str:
+def _case_html(rec: RunRecord, other: RunRecord | None) -> str:
     question = str(rec.get("question", ""))
     short = question if len(question) <= 120 else question[:117] + "…"
     head = (f"<details><summary><code>{escape(str(rec['id']))}</code> {escape(short)}</summary>"

@@ -18,6 +18,7 @@ from promptkit.errors import UserError
 from promptkit.evaluation.aggregate import summarise
 from promptkit.evaluation.metrics_base import MetricCase
 from promptkit.evaluation.metrics_retrieval import MRR, HitAtK, NDCGAtK, RecallAtK
+from promptkit.evaluation.records import RunRecord
 from promptkit.evaluation.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def _file_hash(*paths: Path) -> str:
     return digest.hexdigest()
 
 
-def records_of(data: BeirSet, rankings: dict[str, list[str]], k: int) -> list[dict]:
+def records_of(data: BeirSet, rankings: dict[str, list[str]], k: int) -> list[RunRecord]:
     """One harness record per judged query, scored by the harness's retrieval metrics."""
     metrics = metrics_for(k)
     records = []

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from promptkit.errors import ConfigError, NotFoundError
+from promptkit.evaluation.records import RunRecord
 from promptkit.locking import Busy, exclusive
 from promptkit.safeparse import loads_json
 
@@ -120,7 +121,7 @@ class RunDir:
         self.write_json(manifest_name, man)
         return man
 
-    def write_whole(self, records: list[dict], *, fingerprint: str, config: dict,
+    def write_whole(self, records: list[RunRecord], *, fingerprint: str, config: dict,
                     manifest: Callable[[dict], dict], summary: dict,
                     status: str = "complete") -> None:
         """A run computed whole in one go (a suite session, a retrieval benchmark), written
@@ -196,7 +197,7 @@ class RunDir:
             os.fsync(fh.fileno())
         return len(data) - keep
 
-    def records(self) -> Iterator[dict]:
+    def records(self) -> Iterator[RunRecord]:
         """Every complete record in file order; a torn last line is left out."""
         p = self.path / CASES
         if not p.is_file():
@@ -213,9 +214,9 @@ class RunDir:
                                       hint="Only the last line can be torn by a crash; "
                                            "this file was edited or damaged.") from exc
 
-    def finished(self) -> dict[tuple[str, int], dict]:
+    def finished(self) -> dict[tuple[str, int], RunRecord]:
         """(case id, repeat) -> record, first record winning if a pair was somehow written twice."""
-        out: dict[tuple[str, int], dict] = {}
+        out: dict[tuple[str, int], RunRecord] = {}
         for rec in self.records():
             out.setdefault((rec["id"], int(rec["repeat"])), rec)
         return out

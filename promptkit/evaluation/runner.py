@@ -25,6 +25,7 @@ from promptkit.evaluation.aggregate import summarise
 from promptkit.evaluation.breakdown import retrieval_vs_reader
 from promptkit.evaluation.config import HINT, EvalConfig, config_from_dict, load_config
 from promptkit.evaluation.datasets import BadRecord, Case, Dataset, load_dataset
+from promptkit.evaluation.records import RunRecord
 from promptkit.evaluation.rundir import RunDir
 from promptkit.evaluation.scoring import build_metrics, metric_info, score_answer
 from promptkit.llm.base import GenParams
@@ -151,7 +152,8 @@ def _run_locked(run: RunDir, cfg: EvalConfig, ds: Dataset, metrics: list,
 
 # ---------------------------------------------------------------- one case
 
-def answer_case(asker: Asker, metrics: list, cfg: EvalConfig, case: Case, repeat: int) -> dict:
+def answer_case(asker: Asker, metrics: list, cfg: EvalConfig, case: Case,
+                repeat: int) -> RunRecord:
     """Ask one case and score it; runs on a worker thread."""
     t0 = time.perf_counter()
     seen: dict = {}

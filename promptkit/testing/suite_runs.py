@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptkit.evaluation.aggregate import summarise
+from promptkit.evaluation.records import RunRecord
 from promptkit.evaluation.rundir import RunDir
 from promptkit.testing.baseline import GATE_TEST
 
@@ -79,7 +80,7 @@ def repeat_scores(run: RepeatResult) -> tuple[dict[str, dict], dict[str, dict]]:
     return scores, info
 
 
-def records_of(result: CaseResult, question: str) -> tuple[list[dict], dict[str, dict]]:
+def records_of(result: CaseResult, question: str) -> tuple[list[RunRecord], dict[str, dict]]:
     """The harness records of one case (one per repeat, or one "error" record) and what
     their metrics are."""
     base = {"id": result.case_id, "question": question, "prompt": result.prompt,
@@ -112,7 +113,7 @@ def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -
             # Another suite file of the same name wrote here: keep both, apart.
             tag = hashlib.sha256(str(suite.path.resolve()).encode()).hexdigest()[:8]
             folder = RunDir(Path(root) / f"{folder.id}--{tag}")
-    records: list[dict] = []
+    records: list[RunRecord] = []
     info: dict[str, dict] = {PASS: {"binary": True, "higher_is_better": True},
                              SCORE: {"binary": False, "higher_is_better": True}}
     for case_id, result in run.results.items():
