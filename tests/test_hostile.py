@@ -133,13 +133,22 @@ def _beir(w: World) -> Path:
     return root
 
 
+def _beir_copy(w: World, name: str) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(w.need("beir"), w.tmp / name))
+
+
 def _run_untouched(w: World) -> None:
-    """The evaluation run a retrieval benchmark was refused to overwrite is still whole."""
+    """The evaluation run a retrieval benchmark was refused to overwrite is still the
+    closed-book run, answers and all (both hold the ids q1 and q2)."""
     from promptkit.evaluation.rundir import RunDir
 
     folder = RunDir(w.tmp / "runs" / "r1")
-    assert folder.manifest()["status"] == "complete" and folder.has_summary()
-    assert len(list(folder.records())) == 2
+    manifest = folder.manifest()
+    assert "kind" not in manifest and manifest["status"] == "complete" and folder.has_summary()
+    records = list(folder.records())
+    assert len(records) == 2 and all("answer" in r and "retrieved_ids" not in r for r in records)
 
 
 def _deep_docs(w: World) -> Path:
@@ -189,6 +198,11 @@ BUILDERS: dict[str, Callable[[World], object]] = {
                                                         "model": "fake:echo", "max_tokens": 0}),
     "run": _run,
     "beir": _beir,
+    # the same folder with a corpus id given twice / with only grade-0 judgments
+    "beir_dup": lambda w: (_beir_copy(w, "dup"), (w.tmp / "dup" / "corpus.jsonl").open("a").write(
+        json.dumps({"_id": "d1", "text": "A second d1."}) + "\n"))[0],
+    "beir_zero": lambda w: (_beir_copy(w, "zero"), (w.tmp / "zero" / "qrels" / "test.tsv")
+                            .write_text("query-id\tcorpus-id\tscore\nq1\td1\t0\n"))[0],
     "prompts": _prompts,
     "not_gguf": _not_gguf,
     # A folder whose only YAML file sits one level down and is not named *.suite.yaml.
@@ -306,7 +320,16 @@ ROWS = [
                                           "fake"], 2, ("BEIR folder", "does not exist")),
     Row("eval-retrieval-run-dir-holds-an-eval-run",
         ["eval", "retrieval", "--beir", "<beir>", "-e", "fake", "--run-dir", "<run>"],
-        2, ("holds a run of another kind", "would replace it"), after=_run_untouched),
+        2, ("holds an evaluation run", "would replace it"), after=_run_untouched),
+    Row("eval-retrieval-duplicate-document-id",
+        ["eval", "retrieval", "--beir", "<beir_dup>", "-e", "fake"],
+        2, ("corpus.jsonl:3", "_id", "'d1' was already used on line 1")),
+    Row("eval-retrieval-no-relevant-judgment",
+        ["eval", "retrieval", "--beir", "<beir_zero>", "-e", "fake"],
+        2, ("no query in qrels/test.tsv has a relevant document",)),
+    Row("eval-retrieval-run-dir-holds-other-files",
+        ["eval", "retrieval", "--beir", "<beir>", "-e", "fake", "--run-dir", "<tmp>/beir"],
+        2, ("holds other files and no run",)),
     Row("eval-retrieval-run-dir-is-a-file",
         ["eval", "retrieval", "--beir", "<beir>", "-e", "fake", "--run-dir",
          "<beir>/corpus.jsonl"], 2, ("is a file, not a folder",)),

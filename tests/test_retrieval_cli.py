@@ -90,6 +90,9 @@ def test_eval_retrieval_writes_a_run_the_harness_reports_and_compares(
         summary = RunDir(folders[emb]).summary()
         assert summary["metrics"]["hit@2"]["ci_method"] == "wilson"
         assert summary["kind"] == "retrieval" and printed["run_dir"] == str(folders[emb])
+        manifest = RunDir(folders[emb]).manifest()
+        assert manifest["dataset"]["path"] == str(tiny_beir.resolve())   # however it was typed
+        assert manifest["started"] <= manifest["finished"]
     # Run again into the same folder: replaced, not appended.
     assert run(["eval", "retrieval", "--beir", str(tiny_beir), "-e", "fake", "-k", "2",
                 "--run-dir", str(folders["fake"])]) == 0

@@ -129,3 +129,21 @@ def test_bad_arguments_are_user_errors(tmp_path, monkeypatch, capsys):
     assert run(["test"]) == 2   # no suite given and no ./eval/suites
     assert "eval/suites/ does not exist" in capsys.readouterr().err
     assert run(["test", ".", "--mode", "sideways"]) == 2
+
+
+def test_a_suite_run_does_not_replace_another_kind_of_run(tmp_path):
+    """A run folder of the suite's name that holds an evaluation run is left as it was: the
+    session says why no folder was written and exits 2."""
+    import json
+
+    (tmp_path / "s.yaml").write_text(SUITE)
+    held = tmp_path / "runs" / "cli--rag-answer_2"
+    held.mkdir(parents=True)
+    (held / "manifest.json").write_text(json.dumps({"run_id": "x", "status": "complete"}))
+    (held / "cases.jsonl").write_text('{"id": "q1", "repeat": 0, "answer": "kept"}\n')
+    before = {p.name: p.read_bytes() for p in held.iterdir()}
+    done = promptkit(tmp_path, "s.yaml", "--mode", "off", "--run-dir", "runs")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no run folder written" in done.stdout and "holds an evaluation run" in done.stdout
+    assert {p.name: p.read_bytes() for p in held.iterdir()
+            if not p.name.startswith(".lock")} == before

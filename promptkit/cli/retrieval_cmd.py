@@ -257,8 +257,10 @@ def eval_retrieval(
     exact: Annotated[bool, typer.Option(
         "--exact/--hnsw", help="Brute-force ranking (as MTEB) or Chroma's HNSW index.")] = True,
     run_dir: Annotated[Path | None, typer.Option(
-        "--run-dir", help="Also write an evaluation run folder here (one record per query), "
-                          "for eval report and eval compare; replaces what it held.")] = None,
+        "--run-dir", help="Also write an evaluation run folder here (one record per query "
+                          "with a relevant document), for eval report and eval compare; an "
+                          "earlier retrieval run there is replaced, anything else "
+                          "refused.")] = None,
     as_json: Json = False,
 ):
     """nDCG@10, recall@k, MRR@10 and hit@k of an embedder on a BEIR dataset."""
@@ -267,6 +269,12 @@ def eval_retrieval(
 
     emb = get_embedder(embedder or DEFAULT)
     data = beir.load(beir_dir, split)   # read (and checked) once, before the long embedding
+    if run_dir is not None:
+        from promptkit.evaluation.retrieval_run import check_folder
+        from promptkit.evaluation.rundir import now_iso
+
+        check_folder(run_dir)           # a folder it may not write is refused before, too
+        started = now_iso()
     err = _console(stderr=True)
     show = err.is_terminal and not as_json
     rankings: dict[str, list[str]] = {}
@@ -278,7 +286,7 @@ def eval_retrieval(
     if run_dir is not None:
         from promptkit.evaluation.retrieval_run import write_run
 
-        result["run_dir"] = str(write_run(result, data, rankings, run_dir))
+        result["run_dir"] = str(write_run(result, data, rankings, run_dir, started=started))
     if as_json:
         _print_json(result)
         return

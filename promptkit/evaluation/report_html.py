@@ -179,7 +179,9 @@ def _verdicts_html(rec: RunRecord) -> str:
 def _ranking_html(rec: RunRecord, other: RunRecord | None) -> str:
     """A retrieval benchmark's query: its judged documents and each run's ranking, relevant
     documents marked."""
-    gold = rec.get("gold_ids") or {}
+    from promptkit.evaluation.metrics_retrieval import relevance
+
+    gold = relevance(rec.get("gold_ids") or {})
 
     def ranked(r: dict, tag: str) -> str:
         items = "".join(f"<li>{'<b>' if d in gold else ''}{escape(str(d))}"

@@ -14,7 +14,6 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from promptkit.errors import UserError
 from promptkit.evaluation.aggregate import summarise
 from promptkit.evaluation.metrics_base import MetricCase
 from promptkit.evaluation.metrics_retrieval import MRR, HitAtK, NDCGAtK, RecallAtK
@@ -53,35 +52,29 @@ def records_of(data: BeirSet, rankings: dict[str, list[str]], k: int) -> list[Ru
     return records
 
 
-def _refuse_other_contents(run: RunDir) -> None:
-    """Only an empty folder, or one an earlier retrieval benchmark wrote, may be replaced."""
-    if run.path.exists() and not run.path.is_dir():
-        raise UserError(f"--run-dir {run.path} is a file, not a folder",
-                        hint="Pass a new folder (it is created) or an earlier retrieval run's.")
-    if run.exists():
-        kind = run.manifest().get("kind")
-        if kind != "retrieval":
-            raise UserError(f"{run.path} holds a run of another kind ({kind or 'evaluation'}); "
-                            "writing the benchmark there would replace it",
-                            hint="Pass a new folder, or an earlier retrieval run's.")
-    elif run.path.is_dir() and any(run.path.iterdir()):
-        raise UserError(f"{run.path} is not empty and holds no run",
-                        hint="Pass a new folder, or an earlier retrieval run's.")
+KIND = "retrieval"
+
+
+def check_folder(folder: str | Path) -> None:
+    """Refuse, before any embedding, a folder the benchmark must not replace (a file, another
+    kind of run, an experiment, other files)."""
+    RunDir(folder).check_replaceable(KIND)
 
 
 def write_run(result: dict, data: BeirSet, rankings: dict[str, list[str]],
-              folder: str | Path) -> Path:
-    """Write one `beir.evaluate` result (with its `rankings`) as a run folder; what the folder
-    held is replaced (a retrieval benchmark is recomputed whole: the corpus embeddings are
-    cached). Returns the folder."""
+              folder: str | Path, *, started: str | None = None) -> Path:
+    """Write one `beir.evaluate` result (with its `rankings`) as a run folder; the retrieval
+    run the folder held is replaced (a retrieval benchmark is recomputed whole: the corpus
+    embeddings are cached), any other contents refused. `started`: when the benchmark began.
+    Returns the folder."""
     from promptkit.evaluation.runner import package_version
 
     run = RunDir(folder)
-    _refuse_other_contents(run)
     k = result["k"]
     records = records_of(data, rankings, k)
     info = {m.name: {"binary": m.binary, "higher_is_better": True} for m in metrics_for(k)}
     names = list(info)
+    where = data.folder.resolve()   # the same folder compares equal however it was typed
     corpus_files = [data.corpus, data.folder / "queries.jsonl",
                     data.folder / "qrels" / f"{data.split}.tsv"]
     content = _file_hash(*corpus_files)
@@ -92,20 +85,19 @@ def write_run(result: dict, data: BeirSet, rankings: dict[str, list[str]],
     summary = summarise(records, names, seed=0, binary={n: info[n]["binary"] for n in names})
     summary.update(run_id=run.id, name=f"{result['dataset']}-{result['embedder']}",
                    complete=True, metric_info=info, expected_records=len(records),
-                   bad_records=[], kind="retrieval",
+                   bad_records=[], kind=KIND,
                    timing={"embed_seconds": result["embed_seconds"],
                            "search_seconds": result["search_seconds"]})
-    run.write_whole(records, fingerprint=fingerprint, config={"beir": str(data.folder),
-                                                             **settings},
-                    manifest=lambda public: {
-        "kind": "retrieval", "name": f"{result['dataset']}-{result['embedder']}",
+    run.write_whole(records, kind=KIND, fingerprint=fingerprint, started=started,
+                    config={"beir": str(where), **settings}, manifest=lambda public: {
+        "name": f"{result['dataset']}-{result['embedder']}",
         "promptkit_version": package_version(), "model": None,
         "embedder": result["embedder"], "pipeline": settings,
-        "dataset": {"path": str(data.folder), "format": "beir", "split": data.split,
+        "dataset": {"path": str(where), "format": "beir", "split": data.split,
                     "content_hash": content, "cases": len(records),
                     "documents": result["documents"], "bad_records": 0},
         "metrics": info, "repeats": 1, "seed": 0}, summary=summary)
     return run.path
 
 
-__all__ = ["metrics_for", "records_of", "write_run"]
+__all__ = ["KIND", "check_folder", "metrics_for", "records_of", "write_run"]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from promptkit.errors import ConfigError, NotFoundError
+from promptkit.errors import ConfigError, NotFoundError, UserError
 from promptkit.evaluation.records import RunRecord
 from promptkit.locking import Busy, exclusive
 from promptkit.safeparse import loads_json
@@ -47,6 +47,10 @@ def new_run_id(name: str, fingerprint: str) -> str:
     return f"{stamp}-{safe}-{fingerprint[:6]}"
 
 
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 class RunDir:
     """One run's folder; the only code that reads or writes its files."""
 
@@ -56,7 +60,8 @@ class RunDir:
 
     @property
     def id(self) -> str:
-        return self.path.name
+        # `--run-dir .` or `..` name the folder they stand for
+        return Path(os.path.abspath(self.path)).name
 
     def exists(self) -> bool:
         return (self.path / MANIFEST).is_file()
@@ -121,17 +126,42 @@ class RunDir:
         self.write_json(manifest_name, man)
         return man
 
-    def write_whole(self, records: list[RunRecord], *, fingerprint: str, config: dict,
-                    manifest: Callable[[dict], dict], summary: dict,
-                    status: str = "complete") -> None:
-        """A run computed whole in one go (a suite session, a retrieval benchmark), written
-        through the same lifecycle: what the folder held is replaced, config and manifest come
+    def check_replaceable(self, kind: str) -> None:
+        """Refuse (exit 2) a `--run-dir` that a whole-run write of `kind` must not replace: a
+        file, a folder holding another kind of run or an experiment, a folder with other files
+        and no run. Call it before the work, so that a refusal costs nothing."""
+        hint = f"Pass a new folder (it is created), or one an earlier {kind} run wrote."
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"{self.path} is a file, not a folder", hint=hint)
+        if self.exists():
+            held = self.manifest().get("kind") or "evaluation"
+            if held != kind:
+                raise UserError(f"{self.path} holds {_a(held)} run; writing the {kind} run "
+                                "there would replace it", hint=hint)
+        elif (self.path / "experiment.json").is_file():
+            raise UserError(f"{self.path} holds an experiment; writing the {kind} run there "
+                            "would mix the two", hint=hint)
+        elif self.path.is_dir() and any(not p.name.startswith(LOCK)   # .lock, .lock.holder
+                                        and not p.name.endswith(".tmp")
+                                        for p in self.path.iterdir()):
+            raise UserError(f"{self.path} holds other files and no run", hint=hint)
+
+    def write_whole(self, records: list[RunRecord], *, kind: str, fingerprint: str,
+                    config: dict, manifest: Callable[[dict], dict], summary: dict,
+                    status: str = "complete", started: str | None = None) -> None:
+        """A run of `kind` computed whole in one go (a suite session, a retrieval benchmark),
+        written through the same lifecycle: the run the folder held (of the same kind:
+        `check_replaceable`, checked again under the lock) is replaced, config and manifest come
         from `start_or_resume`, every record goes into cases.jsonl in one atomic write, then the
-        summary and `finish`."""
+        summary and `finish`. `started`: when the work began (default: now)."""
+        self.check_replaceable(kind)     # before the lock file is made inside it
         with self.lock():
+            self.check_replaceable(kind)
             for name in (CASES, MANIFEST, SUMMARY):
                 (self.path / name).unlink(missing_ok=True)
-            self.start_or_resume(fingerprint=fingerprint, config=config, manifest=manifest)
+            self.start_or_resume(fingerprint=fingerprint, config=config,
+                                 manifest=lambda public: {**manifest(public), "kind": kind},
+                                 invocation={"started": started or now_iso()})
             self.write_text(CASES, "".join(json.dumps(rec, ensure_ascii=False, default=str)
                                            + "\n" for rec in records))
             self.write_json(SUMMARY, summary)
@@ -150,13 +180,17 @@ class RunDir:
     def read_json(self, name: str) -> dict:
         p = self.path / name
         try:
-            return loads_json(p.read_text(encoding="utf-8"))
+            data = loads_json(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{name} is missing; is this a promptkit run folder?",
                               path=str(self.path)) from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{name} is not valid JSON ({exc.msg})", path=str(p),
                               line=exc.lineno) from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{name} does not hold a JSON object; is this a promptkit run "
+                              "folder?", path=str(p))
+        return data
 
     def write_json(self, name: str, data: dict) -> None:
         """Replace a small file atomically (write aside, fsync, rename)."""

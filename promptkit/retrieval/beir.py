@@ -146,12 +146,20 @@ def _read_qrels(path: Path, problem: Problems) -> dict[str, dict[str, float]]:
 
 
 def iter_corpus(path: Path) -> Iterator[tuple[str, str]]:
-    """(doc id, "title text") per line, streamed."""
+    """(doc id, "title text") per line, streamed; an id given twice is an error (a ranking
+    would hold the document twice and score it twice)."""
+    seen: dict[str, int] = {}
     for lineno, rec in _jsonl(path):
         if "_id" not in rec:
             raise ConfigError("document has no '_id'", path=str(path), line=lineno, field="_id")
+        doc_id = str(rec["_id"])
+        if doc_id in seen:
+            raise ConfigError(f"document id '{doc_id}' was already used on line {seen[doc_id]}",
+                              path=str(path), line=lineno, field="_id",
+                              hint="Each document of a BEIR corpus needs its own _id.")
+        seen[doc_id] = lineno
         text = f"{rec.get('title') or ''} {rec.get('text') or ''}".strip()
-        yield str(rec["_id"]), text
+        yield doc_id, text
 
 
 def embed_corpus(embedder: Embedder, path: Path,
@@ -229,6 +237,9 @@ def evaluate(folder: str | Path, embedder: Embedder, *, split: str = "test", k: 
     if k < 1:
         raise UserError(f"-k must be at least 1 (got {k})")
     data = data if data is not None else load(folder, split)
+    if not data.qrels:
+        raise UserError(f"no query in qrels/{split}.tsv has a relevant document (a score above "
+                        "0), so there is nothing to rank", hint="Check the split's judgments.")
     t0 = time.perf_counter()
     ids, docs = embed_corpus(embedder, data.corpus, progress)
     embed_s = time.perf_counter() - t0

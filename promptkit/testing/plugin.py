@@ -353,12 +353,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
                               encoding="utf-8")
     run_dir = session.config.getoption("--promptkit-run-dir")
     if run_dir and state.runs:
+        from promptkit.errors import UserError
         from promptkit.testing.suite_runs import write_run
 
         for (suite_path, _prompt), run in state.runs.items():
             runner = state.runners.get(suite_path)
             if runner is not None and run.results:
-                folder = write_run(run, runner.suite, run_dir, repeats=runner.repeats)
+                try:
+                    folder = write_run(run, runner.suite, run_dir, repeats=runner.repeats)
+                except UserError as exc:   # e.g. the folder holds another kind of run
+                    state.notes.append(f"{run.suite} ({run.prompt}): no run folder written: "
+                                       f"{exc}")
+                    session.exitstatus = pytest.ExitCode.USAGE_ERROR
+                    continue
                 state.notes.append(f"{run.suite} ({run.prompt}) as a run folder: {folder}")
     summary = session.config.getoption("--promptkit-summary-md")
     if summary:

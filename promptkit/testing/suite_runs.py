@@ -138,8 +138,9 @@ def write_run(run: PromptRun, suite: Suite, root: str | Path, *, repeats: int) -
                          "broken": run.broken, "fixed": run.fixed})
     # A suite run is re-run whole, not resumed; -k, -x or an interrupted session ran only
     # some cases: "partial".
-    folder.write_whole(records, fingerprint=fingerprint, config=config, manifest=lambda public: {
-        "kind": "suite", "name": run.suite, "promptkit_version": package_version(),
+    folder.write_whole(records, kind="suite", fingerprint=fingerprint, config=config,
+                       manifest=lambda public: {
+        "name": run.suite, "promptkit_version": package_version(),
         "model": first.model if first else None, "prompt_ref": run.prompt,
         "prompts": {first.prompt: first.prompt_hash} if first and first.prompt_hash else {},
         "pipeline": {"suite": str(suite.path), "gate metric": run.metric},
