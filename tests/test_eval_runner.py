@@ -282,3 +282,36 @@ def test_llm_judge_from_config_strings_counts_unparsable_verdicts(tmp_path):
     assert garbled["mean"] is None and garbled["outcomes"] == {"ok": 0, "unparsable": 6, "error": 0}
     detail = result.records[0]["scores"]["correct"]["detail"]
     assert detail["rubric"].startswith("judge-correctness@1#")
+
+
+def test_a_whole_run_write_replaces_its_own_kind_only(tmp_path, monkeypatch):
+    """`RunDir.write_whole`: a folder of the same kind is replaced, a file, another kind of run,
+    an experiment or other files are refused before anything is touched; `.` names its folder."""
+    from promptkit.errors import UserError
+    from promptkit.evaluation.rundir import RunDir
+
+    def write(folder: RunDir, n: int, kind: str = "retrieval") -> None:
+        folder.write_whole([{"id": f"q{i}", "repeat": 0, "scores": {}} for i in range(n)],
+                           kind=kind, fingerprint="f", config={}, summary={"cases": n},
+                           manifest=lambda public: {"name": "t"})
+
+    run = RunDir(tmp_path / "r")
+    write(run, 3)
+    write(run, 2)                                            # replaced, not appended
+    assert [r["id"] for r in run.records()] == ["q0", "q1"]
+    assert run.manifest()["kind"] == "retrieval" and run.manifest()["status"] == "complete"
+    with pytest.raises(UserError, match="holds a retrieval run"):
+        write(run, 1, kind="suite")
+    assert len(list(run.records())) == 2
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "experiment.json").write_text("{}")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    (tmp_path / "afile").write_text("x")
+    for where, says in (("exp", "holds an experiment"), ("other", "holds other files"),
+                        ("afile", "is a file")):
+        with pytest.raises(UserError, match=says):
+            write(RunDir(tmp_path / where), 1)
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+    monkeypatch.chdir(tmp_path / "r")
+    assert RunDir(".").id == "r"
