@@ -281,13 +281,21 @@ def test_the_replay_fixture_records_and_replays_for_hand_written_tests(pytester)
             gen = model.generate([{"role": "user", "content": "Capital of France?"}])
             assert gen.text == "Paris"
             assert gen.cached == (promptkit_replay.mode == "replay")
+
+        def test_a_model_of_its_own(promptkit_replay):
+            from promptkit.testing import FakeChatModel
+
+            model = promptkit_replay.attach(FakeChatModel(["Rome"]))
+            gen = model.generate([{"role": "user", "content": "Capital of Italy?"}])
+            assert gen.text == "Rome"
+            assert gen.cached == (promptkit_replay.mode == "replay")
     """)
     missing = run(pytester, "--promptkit-mode", "replay")
-    missing.assert_outcomes(failed=1)
+    missing.assert_outcomes(failed=2)
     assert "pytest 'test_hand.py::test_answer' --promptkit-mode record" in missing.stdout.str()
-    run(pytester, "--promptkit-mode", "record").assert_outcomes(passed=1)
+    run(pytester, "--promptkit-mode", "record").assert_outcomes(passed=2)
     assert (pytester.path / "recordings" / "test_hand.jsonl").exists()
-    run(pytester, "--promptkit-mode", "replay").assert_outcomes(passed=1)
+    run(pytester, "--promptkit-mode", "replay").assert_outcomes(passed=2)
 
 
 def test_a_prompt_version_without_context_runs_closed_book(pytester):

@@ -318,11 +318,10 @@ class ReplaySession:
         """The model for `spec`, answering from (replay) or into (record) the recordings."""
         from promptkit.llm.specs import get_model
 
-        model = get_model(spec, cache_mode="off", **options)
-        model.cache = None if self.mode == "off" else self.recordings
-        return model
+        return self.attach(get_model(spec, cache_mode="off", **options))
 
     def attach(self, model):
-        """Wire an existing ChatModel (e.g. a fake) to the recordings; returns it."""
+        """Wire a model the test built itself (a fake, a wrapped one) to the recordings;
+        returns it."""
         model.cache = None if self.mode == "off" else self.recordings
         return model
