@@ -217,7 +217,7 @@ def load_jsonl(path: Path) -> Dataset:
         else:
             seen[case.id] = lineno
             cases.append(case)
-    return Dataset(str(path), "jsonl", cases, errors, _file_hash(path))
+    return Dataset(str(path), "jsonl", cases, errors, file_hash(path))
 
 
 def from_records(records, *, name: str = "<in memory>") -> Dataset:
@@ -265,7 +265,7 @@ def load_squad(path: Path) -> Dataset:
                 else:
                     seen.add(case.id)
                     cases.append(case)
-    return Dataset(str(path), "squad", cases, errors, _file_hash(path))
+    return Dataset(str(path), "squad", cases, errors, file_hash(path))
 
 
 def _squad_case(qa: object, ctx: dict, title: str) -> tuple[Case | None, str | None]:
@@ -311,7 +311,7 @@ def load_litm(path: Path) -> Dataset:
                 cases.append(case)
     except (EOFError, gzip.BadGzipFile) as exc:  # a truncated download: keep what was read
         errors.append(BadRecord(str(path), f"file is cut short ({exc})", line=None, where="end"))
-    return Dataset(str(path), "litm", cases, errors, _file_hash(path))
+    return Dataset(str(path), "litm", cases, errors, file_hash(path))
 
 
 def _litm_case(obj: object, case_id: str) -> tuple[Case | None, str | None]:
@@ -347,8 +347,8 @@ def load_beir(path: Path, split: str = "test") -> Dataset:
     cases = [Case(qid, data.texts[qid], [], [d for d, g in rel.items() if g > 0], None,
                   {"qrels": rel, "split": split})
              for qid, rel in data.graded.items()]
-    digest = hashlib.sha256(_file_hash(path / "queries.jsonl").encode()
-                            + _file_hash(path / "qrels" / f"{split}.tsv").encode())
+    digest = hashlib.sha256(file_hash(path / "queries.jsonl").encode()
+                            + file_hash(path / "qrels" / f"{split}.tsv").encode())
     return Dataset(str(path), "beir", cases, errors, digest.hexdigest())
 
 
@@ -403,7 +403,8 @@ def _why(exc: Exception) -> str:
     return "not UTF-8 text"
 
 
-def _file_hash(path: Path) -> str:
+def file_hash(path: Path) -> str:
+    """sha256 of a file, read in blocks."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

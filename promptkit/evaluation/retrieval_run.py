@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptkit.evaluation.aggregate import summarise
+from promptkit.evaluation.datasets import file_hash
 from promptkit.evaluation.metrics_base import MetricCase
 from promptkit.evaluation.metrics_retrieval import MRR, HitAtK, NDCGAtK, RecallAtK
 from promptkit.evaluation.records import RunRecord
@@ -27,15 +28,6 @@ if TYPE_CHECKING:
 def metrics_for(k: int) -> list:
     """The benchmark's metrics, named as the command prints them."""
     return [NDCGAtK(10), RecallAtK(k), MRR(10), HitAtK(k)]
-
-
-def _file_hash(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def records_of(data: BeirSet, rankings: dict[str, list[str]], k: int) -> list[RunRecord]:
@@ -77,7 +69,7 @@ def write_run(result: dict, data: BeirSet, rankings: dict[str, list[str]],
     where = data.folder.resolve()   # the same folder compares equal however it was typed
     corpus_files = [data.corpus, data.folder / "queries.jsonl",
                     data.folder / "qrels" / f"{data.split}.tsv"]
-    content = _file_hash(*corpus_files)
+    content = hashlib.sha256("".join(map(file_hash, corpus_files)).encode()).hexdigest()
     settings = {"embedder": result["embedder"], "search": result["search"], "k": k,
                 "split": data.split}
     fingerprint = hashlib.sha256(
